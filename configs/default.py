@@ -1,0 +1,53 @@
+"""Defaults shared by every config; variants import this and change fields.
+
+Every config takes an optional argument: `--config=configs/X.py:tiny` shrinks
+it to a few seconds of CPU work (what the tests run).
+"""
+
+from ml_collections import ConfigDict
+
+
+def optimizer(learning_rate=1e-4, b1=0.5, b2=0.999):
+  return ConfigDict(dict(name="adam", learning_rate=learning_rate, b1=b1, b2=b2, eps=1e-8,
+                         weight_decay=0.0, schedule="constant", decay_steps=0,
+                         grad_clip_norm=0.0))
+
+
+def get_config(arg=None):
+  c = ConfigDict()
+  c.seed = 0
+  c.family = "gan"
+  c.dataset = ConfigDict(dict(name="ring8", data_dir=""))
+  c.batch_size = 256
+  c.num_train_steps = 10_000
+  c.latent_dim = 2
+  c.generator = ConfigDict(dict(name="mlp", hidden_units=128, num_hidden_layers=3,
+                                batch_norm=False))
+  c.discriminator = ConfigDict(dict(name="mlp", hidden_units=128, num_hidden_layers=3))
+  c.loss = ConfigDict(dict(name="non_saturating", label_smoothing=0.0))
+  # One entry per registered regulariser; a weight of 0 switches it off.
+  c.regularizers = ConfigDict(dict(gradient_penalty=dict(weight=0.0, every=1),
+                                   r1=dict(weight=0.0, every=1)))
+  c.n_critic = 1
+  c.pack_size = 1
+  c.weight_clip = 0.0
+  c.optimizer = ConfigDict(dict(generator=optimizer(), discriminator=optimizer()))
+  c.log_every_steps = 100
+  c.eval_every_steps = 1000
+  c.checkpoint_every_steps = 1000
+  c.keep_checkpoints = 3
+  c.eval = ConfigDict(dict(num_samples=2500, seed=0))
+  c.allow_config_change = False
+  if arg == "tiny":
+    shrink(c)
+  return c
+
+
+def shrink(c):
+  c.batch_size = 32
+  c.num_train_steps = 20
+  c.log_every_steps = 5
+  c.eval_every_steps = 10
+  c.checkpoint_every_steps = 10
+  c.eval.num_samples = 500
+  return c

@@ -1,0 +1,161 @@
+"""The input pipeline: prepared TFDS data -> Grain -> global device arrays.
+
+Order. Example positions run 0, 1, 2, ... over an endless stream; position `i`
+is in epoch `i // N` and maps to record `perm_e[i % N]`, where `perm_e` is a
+permutation of the N records seeded by (shuffle seed, epoch). Global batch `k`
+is positions `k*B .. (k+1)*B`; process `p` of `P` reads rows `p*B/P ..` of it.
+So the examples a step sees depend only on the seed and the batch index, not
+on the number of processes or devices, and the loader's whole state is the
+index of the next batch: a resumed run reads exactly what an uninterrupted
+one would have read.
+
+Reading. Records are read once from array_record through `tfds.data_source`
+and held in memory (the datasets used here are small, and one-record-at-a-time
+reads are far slower than a small model's step). Grain serves batch `k` as
+element `k` of a random-access `MapDataset`, with preprocessing as a Grain
+`map`. A background thread prefetches the next batches onto the devices.
+"""
+
+from __future__ import annotations
+
+import functools
+import queue
+import sys
+import threading
+from typing import Callable, Iterator
+
+import grain
+import jax
+import numpy as np
+import tensorflow_datasets as tfds
+from jax.sharding import Mesh, NamedSharding
+
+from gan_jax.data import DataNotPreparedError, DatasetSpec, prepare_command
+from gan_jax.step import BATCH_SPEC
+
+_READ_CHUNK = 8192
+
+
+def is_prepared(spec: DatasetSpec, data_dir: str) -> bool:
+  return spec.builder(data_dir).is_prepared()
+
+
+def prepare(spec: DatasetSpec, data_dir: str, download_config=None) -> None:
+  """Writes the dataset as array_record files under `data_dir`."""
+  spec.builder(data_dir).download_and_prepare(
+      file_format="array_record", download_config=download_config)
+
+
+def load_split(spec: DatasetSpec, split: str, data_dir: str) -> dict[str, np.ndarray]:
+  """Reads a prepared split into memory as a dict of stacked arrays."""
+  if not is_prepared(spec, data_dir):
+    raise DataNotPreparedError(
+        f"Dataset '{spec.name}' is not prepared in {data_dir}. Prepare it with:\n"
+        f"  {prepare_command(spec.name, data_dir)}")
+  source = tfds.data_source(spec.tfds_name, split=split, data_dir=data_dir)
+  columns: dict[str, list[np.ndarray]] = {}
+  for start in range(0, len(source), _READ_CHUNK):
+    records = source.__getitems__(range(start, min(start + _READ_CHUNK, len(source))))
+    for key in records[0]:
+      columns.setdefault(key, []).append(np.stack([r[key] for r in records]))
+  return {key: np.concatenate(parts) for key, parts in columns.items()}
+
+
+class _ShuffledBatchSource:
+  """Random-access source whose element `k` is this process's part of batch `k`."""
+
+  def __init__(self, arrays: dict[str, np.ndarray], seed: int, global_batch_size: int,
+               process_index: int, process_count: int):
+    self._arrays = arrays
+    self._num_records = len(next(iter(arrays.values())))
+    self._seed = seed
+    self._global_batch_size = global_batch_size
+    self._local_batch_size = global_batch_size // process_count
+    self._offset = process_index * self._local_batch_size
+
+  def __len__(self) -> int:
+    return sys.maxsize
+
+  @functools.lru_cache(maxsize=2)
+  def _permutation(self, epoch: int) -> np.ndarray:
+    return np.random.default_rng([self._seed, epoch]).permutation(self._num_records)
+
+  def record_indices(self, batch_index: int) -> np.ndarray:
+    start = batch_index * self._global_batch_size + self._offset
+    positions = np.arange(start, start + self._local_batch_size)
+    epochs, within = np.divmod(positions, self._num_records)
+    indices = np.empty_like(positions)
+    for epoch in np.unique(epochs):
+      mask = epochs == epoch
+      indices[mask] = self._permutation(int(epoch))[within[mask]]
+    return indices
+
+  def __getitem__(self, batch_index: int) -> dict[str, np.ndarray]:
+    indices = self.record_indices(batch_index)
+    return {key: array[indices] for key, array in self._arrays.items()}
+
+
+class InputPipeline:
+  """Serves, for each train step, its real batches as global arrays.
+
+  A step that consumes `n` batches gets an array pytree shaped
+  (n, global_batch, ...), sharded over the mesh's data axis.
+  """
+
+  def __init__(self, arrays: dict[str, np.ndarray], preprocess: Callable[[dict], dict], *,
+               global_batch_size: int, batches_per_step: int, seed: int, mesh: Mesh,
+               prefetch: int = 2):
+    self._source = _ShuffledBatchSource(arrays, seed, global_batch_size,
+                                        jax.process_index(), jax.process_count())
+    self._dataset = grain.MapDataset.source(self._source).map(preprocess)
+    self._global_batch_size = global_batch_size
+    self._batches_per_step = batches_per_step
+    self._sharding = NamedSharding(mesh, BATCH_SPEC)
+    self._prefetch = prefetch
+
+  def local_batches(self, position: int) -> dict[str, np.ndarray]:
+    """This process's rows of batches `position .. position + n - 1`, stacked."""
+    parts = [self._dataset[position + i] for i in range(self._batches_per_step)]
+    return jax.tree.map(lambda *xs: np.stack(xs), *parts)
+
+  def global_batches(self, position: int):
+    local = self.local_batches(position)
+    return jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(
+            self._sharding, x,
+            (x.shape[0], self._global_batch_size, *x.shape[2:])), local)
+
+  def iterate(self, position: int) -> Iterator[tuple[int, object]]:
+    """Yields (position after this step, batches), prefetching in a thread.
+
+    The caller records the yielded position only once the step has consumed
+    the batches, so a checkpoint never counts a prefetched batch as read.
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=self._prefetch)
+    stop = threading.Event()
+
+    def produce(pos):
+      try:
+        while not stop.is_set():
+          item = (pos + self._batches_per_step, self.global_batches(pos))
+          pos += self._batches_per_step
+          while not stop.is_set():
+            try:
+              buffer.put(item, timeout=0.1)
+              break
+            except queue.Full:
+              continue
+      except BaseException as error:  # surfaced in the consumer
+        buffer.put(error)
+
+    thread = threading.Thread(target=produce, args=(position,), daemon=True)
+    thread.start()
+    try:
+      while True:
+        item = buffer.get()
+        if isinstance(item, BaseException):
+          raise item
+        yield item
+    finally:
+      stop.set()
+      thread.join(timeout=5)

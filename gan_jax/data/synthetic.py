@@ -1,0 +1,100 @@
+"""TFDS builders for the synthetic benchmarks; generated locally, no network.
+
+* `ring8`: 8 Gaussians with means (cos 2*pi*i/8, sin 2*pi*i/8), sigma 0.01.
+* `grid25`: 25 Gaussians with means {-4, -2, 0, 2, 4}^2, sigma 0.05.
+  (The VEEGAN / PacGAN protocol: Srivastava et al. 2017; Lin et al. 2018.)
+* `normal1d`: N(10, 4), mean 10 and variance 4: the explainers' toy data.
+
+Each split is drawn from its own fixed seed, so a prepared dataset is the
+same bytes on every machine.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+NUM_TRAIN = 100_000
+NUM_TEST = 10_000
+_SPLIT_SEEDS = {"train": 20170801, "test": 20170802}
+
+
+def ring8_means() -> np.ndarray:
+  angles = 2 * np.pi * np.arange(8) / 8
+  return np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def grid25_means() -> np.ndarray:
+  coords = (-4.0, -2.0, 0.0, 2.0, 4.0)
+  return np.array(list(itertools.product(coords, coords)))
+
+
+class _MixtureBuilder(tfds.core.GeneratorBasedBuilder):
+  """A 2-D isotropic Gaussian mixture with equal weights."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First release."}
+  MEANS: np.ndarray
+  STD: float
+
+  def _info(self):
+    return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict(
+            {"x": tfds.features.Tensor(shape=(2,), dtype=np.float32)}),
+        supervised_keys=None,
+        description=self.__doc__)
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    return {"train": self._generate_examples("train", NUM_TRAIN),
+            "test": self._generate_examples("test", NUM_TEST)}
+
+  def _generate_examples(self, split, count):
+    rng = np.random.default_rng(_SPLIT_SEEDS[split])
+    modes = rng.integers(len(self.MEANS), size=count)
+    points = self.MEANS[modes] + self.STD * rng.standard_normal((count, 2))
+    for i, point in enumerate(points.astype(np.float32)):
+      yield i, {"x": point}
+
+
+class Ring8(_MixtureBuilder):
+  """Eight Gaussians on the unit circle, sigma 0.01."""
+
+  MEANS = ring8_means()
+  STD = 0.01
+
+
+class Grid25(_MixtureBuilder):
+  """Twenty-five Gaussians on a 5x5 grid with spacing 2, sigma 0.05."""
+
+  MEANS = grid25_means()
+  STD = 0.05
+
+
+class Normal1d(tfds.core.GeneratorBasedBuilder):
+  """One-dimensional N(10, 4): mean 10, standard deviation 2."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First release."}
+  MEAN = 10.0
+  STD = 2.0
+
+  def _info(self):
+    return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict(
+            {"x": tfds.features.Tensor(shape=(1,), dtype=np.float32)}),
+        supervised_keys=None,
+        description=self.__doc__)
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    return {"train": self._generate_examples("train", NUM_TRAIN),
+            "test": self._generate_examples("test", NUM_TEST)}
+
+  def _generate_examples(self, split, count):
+    rng = np.random.default_rng(_SPLIT_SEEDS[split])
+    points = (self.MEAN + self.STD * rng.standard_normal((count, 1))).astype(np.float32)
+    for i, point in enumerate(points):
+      yield i, {"x": point}

@@ -1,0 +1,38 @@
+"""Generator and discriminator architectures, registered by name.
+
+Every generator maps latents `z` of shape (batch, latent_dim) to samples of
+shape (batch, *output_shape); every discriminator maps samples to one raw
+output per example, shape (batch,). Both take `train` (batch-norm mode).
+Batch-norm layers average their moments over `axis_name`, the step's data
+axis, so they see the global batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+
+from gan_jax.registry import ConfigError, Registry
+
+GENERATORS: Registry[type[nn.Module]] = Registry("generator")
+DISCRIMINATORS: Registry[type[nn.Module]] = Registry("discriminator")
+
+# The data-parallel mesh axis; models need it for cross-replica batch norm.
+DATA_AXIS = "data"
+
+
+def build_module(registry: Registry, name: str, options: dict, **fixed) -> nn.Module:
+  """Instantiates a registered module, naming the valid options on a typo."""
+  cls = registry.get(name)
+  fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
+  unknown = sorted(set(options) - fields)
+  if unknown:
+    raise ConfigError(
+        f"{registry.kind} '{name}' has no option(s) {', '.join(unknown)}. "
+        f"Valid options: {', '.join(sorted(fields - set(fixed)))}.")
+  return cls(**fixed, **options)
+
+
+# Importing the architecture modules fills the registries.
+from gan_jax.models import mlp, toy  # noqa: E402,F401

@@ -1,0 +1,110 @@
+"""The compiled, data-parallel train step, generic over the model family.
+
+A model family (the GAN in `gan_jax.gan`, the autoencoder in
+`gan_jax.autoencoder`) supplies three pure pieces:
+
+* `draw_noise(key, global_batch_size)`: every per-example random draw for one
+  step (latents, penalty interpolation weights...), leading axis = example.
+* `replica_update(state, batches, noise)`: the per-replica update. It sees its
+  shard of the batch and of the noise, and reduces over the named axis
+  `DATA_AXIS` with `lax.pmean`, as a pmapped step would.
+* `batches_per_step`: how many real batches one step consumes (n_critic for
+  a GAN, so that each critic update sees a fresh batch).
+
+`make_train_step` runs `replica_update` with `jax.shard_map` over a 1-D mesh
+of every device of every process, inside one `jax.jit` with the state donated.
+
+Gradient averaging. Losses are written as means over the *global* batch
+(`lax.pmean` of the local mean). The state enters replicated (`P()`), so under
+shard_map's replication typing the derivative of such a loss with respect to
+the parameters is the cross-replica mean of the local gradients: JAX places
+the all-reduce itself, once per gradient, as the transpose of using
+replicated parameters on sharded data. Batch-norm moments are averaged over
+the same axis inside the models. The result equals the single-device
+computation on the global batch up to float round-off, which the multi-device
+tests check.
+
+RNG policy. The run key is `PRNGKey(config.seed)` and is never advanced; step
+`t` uses `fold_in(run_key, t)`. From that key the family draws all
+per-example randomness for the *global* batch before sharding, so replica `r`
+gets rows `r*b .. (r+1)*b` of the same arrays whatever the device count:
+results do not depend on how many devices share the batch. No key is ever
+derived from a replica or process index. Data order is seeded separately by
+the input pipeline (see `gan_jax.data.pipeline`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from gan_jax.models import DATA_AXIS
+from gan_jax.registry import ConfigError
+from gan_jax.state import TrainState
+
+PyTree = Any
+# Batches enter as (batches_per_step, global_batch, ...): shard the batch axis.
+BATCH_SPEC = P(None, DATA_AXIS)
+# Noise leaves are (global_batch, ...).
+NOISE_SPEC = P(DATA_AXIS)
+
+
+class ModelFamily(Protocol):
+  batches_per_step: int
+
+  def draw_noise(self, key: jax.Array, global_batch_size: int) -> PyTree: ...
+
+  def replica_update(self, state: TrainState, batches: PyTree,
+                     noise: PyTree) -> tuple[TrainState, dict]: ...
+
+
+def make_mesh(devices=None) -> Mesh:
+  """A 1-D data-parallel mesh over every device of every process."""
+  devices = jax.devices() if devices is None else devices
+  return Mesh(np.asarray(devices), (DATA_AXIS,))
+
+
+def check_global_batch(global_batch_size: int, mesh: Mesh, *,
+                       per_replica_multiple: int = 1) -> int:
+  """Refuses, before anything compiles, a batch the devices cannot split."""
+  num_devices = mesh.devices.size
+  num_processes = jax.process_count()
+  if global_batch_size <= 0:
+    raise ConfigError(f"batch_size must be positive, got {global_batch_size}.")
+  if global_batch_size % num_devices:
+    raise ConfigError(
+        f"batch_size={global_batch_size} is not divisible by the {num_devices} "
+        f"devices of the mesh ({num_processes} process(es)); use a multiple of "
+        f"{num_devices}, e.g. {num_devices * max(1, round(global_batch_size / num_devices))}.")
+  per_replica = global_batch_size // num_devices
+  if per_replica % per_replica_multiple:
+    raise ConfigError(
+        f"Each of the {num_devices} devices gets {per_replica} examples, which "
+        f"is not a multiple of {per_replica_multiple} (the PacGAN pack size); "
+        f"choose batch_size as a multiple of {num_devices * per_replica_multiple}.")
+  return per_replica
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def make_train_step(family: ModelFamily, mesh: Mesh, *, donate: bool = True
+                    ) -> Callable[[TrainState, PyTree], tuple[TrainState, dict]]:
+  """Returns `train_step(state, batches) -> (state, metrics)`, jitted."""
+  sharded_update = jax.shard_map(
+      family.replica_update, mesh=mesh,
+      in_specs=(P(), BATCH_SPEC, NOISE_SPEC), out_specs=(P(), P()))
+
+  def train_step(state: TrainState, batches: PyTree):
+    global_batch_size = jax.tree.leaves(batches)[0].shape[1]
+    key = jax.random.fold_in(state.rng, state.step)
+    noise = family.draw_noise(key, global_batch_size)
+    noise = jax.lax.with_sharding_constraint(noise, NamedSharding(mesh, NOISE_SPEC))
+    return sharded_update(state, batches, noise)
+
+  return jax.jit(train_step, donate_argnums=(0,) if donate else ())

@@ -1,0 +1,217 @@
+"""`train_and_evaluate(config, workdir)`: the one training loop for every family.
+
+Resume order: if `workdir/checkpoints` holds a checkpoint, the latest one is
+restored (state and data position) after checking that the config matches
+`workdir/config.json`; otherwise the state is initialised from `config.seed`.
+
+The loop dispatches steps without waiting for them. The host reads metrics
+back only every `log_every_steps` steps and before each checkpoint; then it
+checks every pending step's metrics for NaN/Inf, stopping at the first bad
+one without saving it. SIGTERM (how TPU preemption arrives) makes the loop
+save a checkpoint at the current step and return.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import signal
+import threading
+import time
+from typing import Optional
+
+import jax
+import ml_collections
+import logging
+from jax.experimental import multihost_utils
+
+from gan_jax import evaluate as evaluate_lib
+from gan_jax import plots, provenance
+from gan_jax.checkpoint import Checkpointer
+from gan_jax.data import DATASETS, default_data_dir
+from gan_jax.data import pipeline as pipeline_lib
+from gan_jax.families import build_family
+from gan_jax.metric_writer import MetricWriter
+from gan_jax.step import check_global_batch, make_mesh, make_train_step, replicated
+
+log = logging.getLogger("gan_jax")
+
+
+class NonFiniteLossError(FloatingPointError):
+  """A logged metric became NaN or Inf; training stopped."""
+
+
+@dataclasses.dataclass
+class _Preemption:
+  requested: bool = False
+
+  def install(self):
+    if threading.current_thread() is not threading.main_thread():
+      return lambda: None
+    previous = signal.signal(signal.SIGTERM, self._handle)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    log.warning("SIGTERM received: saving a checkpoint and stopping.")
+    self.requested = True
+
+
+def data_dir_for(config) -> str:
+  return config.dataset.data_dir or default_data_dir()
+
+
+def load_training_data(spec, data_dir: str) -> dict:
+  """Reads the training split, generating synthetic datasets when missing."""
+  if spec.auto_prepare and not pipeline_lib.is_prepared(spec, data_dir):
+    if jax.process_index() == 0:
+      log.info("Preparing dataset %s in %s", spec.name, data_dir)
+      pipeline_lib.prepare(spec, data_dir)
+    multihost_utils.sync_global_devices(f"prepared {spec.name}")
+  return pipeline_lib.load_split(spec, "train", data_dir)
+
+
+def _initial_state(family, config, mesh):
+  return jax.jit(lambda: family.create_state(config), out_shardings=replicated(mesh))()
+
+
+def restore_for_inference(workdir: str, step: Optional[int] = None):
+  """(config, family, state) from a workdir's saved config and a checkpoint."""
+  config = provenance.load_config(workdir)
+  spec = DATASETS.get(config.dataset.name)
+  family = build_family(config, spec.example_shape)
+  mesh = make_mesh()
+  abstract = jax.eval_shape(lambda: family.create_state(config))
+  checkpointer = Checkpointer(workdir, async_save=False)
+  try:
+    state, _ = checkpointer.restore(abstract, replicated(mesh), step)
+  finally:
+    checkpointer.close()
+  return config, family, state
+
+
+class _Evaluator:
+  """In-training evaluation: fixed-seed samples, metrics, and a picture."""
+
+  def __init__(self, family, spec, config, workdir, writer):
+    self.family, self.spec, self.config, self.writer = family, spec, config, writer
+    self.sample_dir = os.path.join(workdir, "samples")
+    self.sample_fn = jax.jit(family.sample)
+
+  def __call__(self, state, step: int) -> dict:
+    samples = evaluate_lib.generate(self.family, state, self.config.eval.num_samples,
+                                    self.config.eval.seed, self.sample_fn)
+    results = evaluate_lib.score_samples(self.spec, samples)
+    results.update(self._tracked_parameters(state))
+    if self.writer.active and samples.shape[1:] == (2,):
+      os.makedirs(self.sample_dir, exist_ok=True)
+      means = None if self.spec.mixture is None else self.spec.mixture.means
+      image = plots.scatter_png(os.path.join(self.sample_dir, f"step_{step:07d}.png"),
+                                samples, means, f"{self.spec.name}, step {step}")
+      self.writer.write_image(step, "samples", image)
+    self.writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
+    return results
+
+  @staticmethod
+  def _tracked_parameters(state) -> dict:
+    """Scalar generator parameters (the toy example's theta1, theta2)."""
+    params = state.players["generator"].params if "generator" in state.players else {}
+    return {f"param/{k}": float(v) for k, v in params.items()
+            if hasattr(v, "shape") and v.shape == ()}
+
+
+def _check_finite(step: int, metrics: dict, checkpointer: Checkpointer):
+  for name, value in metrics.items():
+    if not math.isfinite(value):
+      raise NonFiniteLossError(
+          f"Metric '{name}' is {value} at step {step}; training stopped. The last good "
+          f"checkpoint (step {checkpointer.latest_step()}) is intact in "
+          f"{checkpointer.directory}.")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains (or resumes) the run in `workdir`; returns the last evaluation."""
+  workdir = os.path.abspath(workdir)
+  spec = DATASETS.get(config.dataset.name)
+  family = build_family(config, spec.example_shape)
+  mesh = make_mesh()
+  check_global_batch(config.batch_size, mesh, per_replica_multiple=family.pack_size)
+  provenance.check_and_save_config(config, workdir, write=jax.process_index() == 0)
+
+  arrays = load_training_data(spec, data_dir_for(config))
+  pipeline = pipeline_lib.InputPipeline(
+      arrays, spec.preprocess, global_batch_size=config.batch_size,
+      batches_per_step=family.batches_per_step, seed=config.seed, mesh=mesh)
+
+  checkpointer = Checkpointer(workdir, max_to_keep=config.keep_checkpoints,
+                              save_interval_steps=config.checkpoint_every_steps)
+  resume_step = checkpointer.latest_step()
+  if resume_step is not None:
+    abstract = jax.eval_shape(lambda: family.create_state(config))
+    state, position = checkpointer.restore(abstract, replicated(mesh))
+    log.info("Resumed from step %d (data position %d).", resume_step, position)
+  else:
+    state, position = _initial_state(family, config, mesh), 0
+  start_step = int(state.step)
+  if jax.process_index() == 0:
+    provenance.save_environment(workdir, start_step)
+
+  writer = MetricWriter(workdir, resume_step=resume_step)
+  evaluator = _Evaluator(family, spec, config, workdir, writer)
+  train_step = make_train_step(family, mesh)
+  preemption = _Preemption()
+  restore_signal = preemption.install()
+
+  pending: list[tuple[int, dict]] = []
+  last_eval: dict = {}
+  timer = (time.perf_counter(), start_step)
+
+  def drain_metrics(step: int):
+    """Reads pending metrics back, checks them, logs the current step's."""
+    nonlocal pending, timer
+    fetched = jax.device_get(pending)
+    pending = []
+    for pending_step, values in fetched:
+      _check_finite(pending_step, values, checkpointer)
+    now = time.perf_counter()
+    steps_per_sec = (step - timer[1]) / max(now - timer[0], 1e-9)
+    timer = (now, step)
+    if fetched and fetched[-1][0] == step:
+      scalars = {k: float(v) for k, v in fetched[-1][1].items()}
+      writer.write_scalars(step, {**scalars, "steps_per_sec": steps_per_sec})
+      eta = (config.num_train_steps - step) / max(steps_per_sec, 1e-9)
+      log.info("step %d/%d | %.1f steps/s | %s | ETA %.0fs", step,
+                   config.num_train_steps, steps_per_sec,
+                   " ".join(f"{k} {v:.4g}" for k, v in sorted(scalars.items())
+                            if k.startswith("loss")), eta)
+
+  step = start_step
+  try:
+    if step < config.num_train_steps:
+      batches_iter = pipeline.iterate(position)
+      for next_position, batches in batches_iter:
+        state, step_metrics = train_step(state, batches)
+        position = next_position
+        step += 1
+        pending.append((step, step_metrics))
+        finished = step >= config.num_train_steps
+        stopping = finished or preemption.requested
+        saving = stopping or step % config.checkpoint_every_steps == 0
+        if saving or step % config.log_every_steps == 0:
+          drain_metrics(step)
+        if step % config.eval_every_steps == 0 or finished:
+          last_eval = evaluator(state, step)
+        if saving:
+          checkpointer.save(step, state, position, force=True)
+        if stopping:
+          break
+      batches_iter.close()
+    elif resume_step is not None:
+      last_eval = evaluator(state, step)
+  finally:
+    restore_signal()
+    checkpointer.close()
+    writer.close()
+  return {"step": step, **last_eval}
+
