@@ -23,7 +23,8 @@ def get_config(arg=None):
   c.latent_dim = 2
   c.generator = ConfigDict(dict(name="mlp", hidden_units=128, num_hidden_layers=3,
                                 batch_norm=False))
-  c.discriminator = ConfigDict(dict(name="mlp", hidden_units=128, num_hidden_layers=3))
+  c.discriminator = ConfigDict(dict(name="mlp", hidden_units=128, num_hidden_layers=3,
+                                    random_bias_init=False))
   c.loss = ConfigDict(dict(name="non_saturating", label_smoothing=0.0))
   # One entry per registered regulariser; a weight of 0 switches it off.
   c.regularizers = ConfigDict(dict(gradient_penalty=dict(weight=0.0, every=1),

@@ -15,12 +15,13 @@ def get_config(arg=None):
   c.dataset.name = "normal1d"
   c.latent_dim = 1
   c.generator = ConfigDict(dict(name="affine_noise", theta1_init=3.0, theta2_init=1.0))
-  c.discriminator = ConfigDict(dict(name="mlp", hidden_units=32, num_hidden_layers=2))
+  c.discriminator = ConfigDict(dict(name="mlp", hidden_units=64, num_hidden_layers=2,
+                                    random_bias_init=True))
   c.batch_size = 256
-  c.num_train_steps = 3000
-  c.optimizer.generator.learning_rate = 1e-2
-  c.optimizer.discriminator.learning_rate = 1e-3
-  c.eval_every_steps = 500
+  c.num_train_steps = 6000
+  c.optimizer.generator.learning_rate = 3e-3
+  c.optimizer.discriminator.learning_rate = 3e-3
+  c.eval_every_steps = 1000
   c.checkpoint_every_steps = 1000
   if arg == "tiny":
     default.shrink(c)

@@ -144,7 +144,7 @@ class GANFamily:
         d = d.replace(params=regularizers.clip_weights(d.params, self.weight_clip))
       # G's batch statistics follow its every training-mode pass, as in PyTorch.
       g = g.replace(collections=g_collections)
-      critic_metrics.append({**metrics, "grad_norm_d": optax.global_norm(grads)})
+      critic_metrics.append({**metrics, "grad_norm_d": optax.tree.norm(grads)})
 
     last_real = batches["x"][-1]
 
@@ -160,7 +160,7 @@ class GANFamily:
     g = g.apply_gradients(grads, g_collections)
 
     metrics = jax.tree.map(lambda *xs: jnp.mean(jnp.stack(xs)), *critic_metrics)
-    metrics.update(loss_g=g_loss, grad_norm_g=optax.global_norm(grads))
+    metrics.update(loss_g=g_loss, grad_norm_g=optax.tree.norm(grads))
     new_state = state.replace(step=state.step + 1,
                               players={GENERATOR: g, DISCRIMINATOR: d})
     return new_state, metrics

@@ -6,7 +6,23 @@ import math
 from typing import Optional, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+
+
+def fan_in_uniform_bias(fan_in: int):
+  """U(-1/sqrt(fan_in), 1/sqrt(fan_in)) biases (the LeCun-uniform range).
+
+  With zero biases every first-layer ReLU bends at x = 0, so on data far from
+  the origin (the toy N(10, 4)) the network is linear and blind to variance;
+  random biases spread the bends over the input range.
+  """
+  bound = 1.0 / math.sqrt(fan_in)
+
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+  return init
 
 from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS
 
@@ -37,10 +53,14 @@ class MLPDiscriminator(nn.Module):
   hidden_units: int = 128
   num_hidden_layers: int = 3
   leaky_relu_slope: float = 0.2
+  random_bias_init: bool = False
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool = True):
     x = jnp.reshape(x, (x.shape[0], -1))
     for _ in range(self.num_hidden_layers):
-      x = nn.leaky_relu(nn.Dense(self.hidden_units)(x), self.leaky_relu_slope)
+      bias_init = (fan_in_uniform_bias(x.shape[-1]) if self.random_bias_init
+                   else nn.initializers.zeros)
+      x = nn.Dense(self.hidden_units, bias_init=bias_init)(x)
+      x = nn.leaky_relu(x, self.leaky_relu_slope)
     return nn.Dense(1)(x)[:, 0]

@@ -1,0 +1,28 @@
+"""Test setup: 4 forced CPU devices, and one prepared data dir per session."""
+
+import os
+
+# Must precede the first `import jax` anywhere in the test session.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                           + " --xla_force_host_platform_device_count=4").strip()
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import pytest  # noqa: E402
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+  """A TFDS data dir shared by the session; synthetic sets are made on demand."""
+  path = str(tmp_path_factory.mktemp("tfds"))
+  os.environ["GAN_JAX_DATA_DIR"] = path
+  return path
+
+
+@pytest.fixture(scope="session")
+def ring8_arrays(data_dir):
+  from gan_jax.data import DATASETS
+  from gan_jax.train import load_training_data
+
+  return load_training_data(DATASETS.get("ring8"), data_dir)
