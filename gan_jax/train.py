@@ -36,6 +36,7 @@ from gan_jax.metric_writer import MetricWriter
 from gan_jax.step import check_global_batch, make_mesh, make_train_step, replicated
 
 log = logging.getLogger("gan_jax")
+MAX_STEPS_IN_FLIGHT = 2
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -122,7 +123,9 @@ class _Evaluator:
 
 
 def _check_finite(step: int, metrics: dict, checkpointer: Checkpointer):
-  for name, value in metrics.items():
+  # Losses first: they are what the user will want named.
+  for name in sorted(metrics, key=lambda k: (not k.startswith("loss"), k)):
+    value = metrics[name]
     if not math.isfinite(value):
       raise NonFiniteLossError(
           f"Metric '{name}' is {value} at step {step}; training stopped. The last good "
@@ -167,8 +170,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   last_eval: dict = {}
   timer = (time.perf_counter(), start_step)
 
-  def drain_metrics(step: int):
-    """Reads pending metrics back, checks them, logs the current step's."""
+  def drain_metrics(step: int, write: bool):
+    """Reads pending metrics back, checks them, and logs the current step's if
+    `write`. Rows go only at fixed steps, so a preempted and resumed run logs
+    exactly the rows an uninterrupted run would."""
     nonlocal pending, timer
     fetched = jax.device_get(pending)
     pending = []
@@ -177,7 +182,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     now = time.perf_counter()
     steps_per_sec = (step - timer[1]) / max(now - timer[0], 1e-9)
     timer = (now, step)
-    if fetched and fetched[-1][0] == step:
+    if write and fetched and fetched[-1][0] == step:
       scalars = {k: float(v) for k, v in fetched[-1][1].items()}
       writer.write_scalars(step, {**scalars, "steps_per_sec": steps_per_sec})
       eta = (config.num_train_steps - step) / max(steps_per_sec, 1e-9)
@@ -195,11 +200,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         position = next_position
         step += 1
         pending.append((step, step_metrics))
+        if len(pending) > MAX_STEPS_IN_FLIGHT:
+          # Bounded dispatch-ahead: waits for an older step to finish (no
+          # transfer). Unbounded queues of collective programs can deadlock
+          # XLA:CPU's shared thread pool when devices are simulated.
+          jax.block_until_ready(pending[-MAX_STEPS_IN_FLIGHT - 1][1])
         finished = step >= config.num_train_steps
         stopping = finished or preemption.requested
         saving = stopping or step % config.checkpoint_every_steps == 0
-        if saving or step % config.log_every_steps == 0:
-          drain_metrics(step)
+        logging_step = finished or step % config.log_every_steps == 0
+        if saving or logging_step:
+          drain_metrics(step, write=logging_step)
         if step % config.eval_every_steps == 0 or finished:
           last_eval = evaluator(state, step)
         if saving:
