@@ -112,7 +112,7 @@ def test_changed_config_is_refused_unless_allowed(straight_run):
   with pytest.raises(ConfigError) as error:
     train_and_evaluate(config, straight_run)
   message = str(error.value)
-  assert "optimizer.generator.learning_rate: 0.0001 -> 0.0005" in message
+  assert "optimizer.generator.learning_rate: 0.001 -> 0.0005" in message
   assert "loss.name: 'non_saturating' -> 'hinge'" in message
   assert "num_train_steps" not in message  # resume-safe
   assert "allow_config_change" in message
