@@ -26,14 +26,12 @@ class NonFiniteStateError(FloatingPointError):
 
 class Checkpointer:
 
-  def __init__(self, workdir: str, *, max_to_keep: int = 3, save_interval_steps: int = 1000,
-               async_save: bool = True):
+  def __init__(self, workdir: str, *, max_to_keep: int = 3, async_save: bool = True):
     self.directory = os.path.join(os.path.abspath(workdir), CHECKPOINT_SUBDIR)
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, save_interval_steps=save_interval_steps,
-            enable_async_checkpointing=async_save, create=True))
+            max_to_keep=max_to_keep, enable_async_checkpointing=async_save, create=True))
 
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
@@ -41,10 +39,8 @@ class Checkpointer:
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
 
-  def save(self, step: int, state: Any, data_position: int, *, force: bool = False) -> bool:
-    """Saves if the interval (or `force`) says so; returns whether it saved."""
-    if not force and not self._manager.should_save(step):
-      return False
+  def save(self, step: int, state: Any, data_position: int) -> bool:
+    """Saves unless `step` is already saved; the caller decides when."""
     if step in self._manager.all_steps():
       return False
     if not all_finite(state):

@@ -24,7 +24,7 @@ CONFIG_FILE = "config.json"
 # and how visibly a run goes, not what any step computes.
 RESUME_SAFE_KEYS = frozenset({
     "num_train_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
-    "keep_checkpoints", "allow_config_change", "profile_steps",
+    "keep_checkpoints", "allow_config_change",
 })
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-datasets",
              "grain", "ml-collections", "numpy", "array-record", "tensorboardX", "gan_jax")

@@ -147,8 +147,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       arrays, spec.preprocess, global_batch_size=config.batch_size,
       batches_per_step=family.batches_per_step, seed=config.seed, mesh=mesh)
 
-  checkpointer = Checkpointer(workdir, max_to_keep=config.keep_checkpoints,
-                              save_interval_steps=config.checkpoint_every_steps)
+  checkpointer = Checkpointer(workdir, max_to_keep=config.keep_checkpoints)
   resume_step = checkpointer.latest_step()
   if resume_step is not None:
     abstract = jax.eval_shape(lambda: family.create_state(config))
@@ -214,7 +213,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if step % config.eval_every_steps == 0 or finished:
           last_eval = evaluator(state, step)
         if saving:
-          checkpointer.save(step, state, position, force=True)
+          checkpointer.save(step, state, position)
         if stopping:
           break
       batches_iter.close()

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import default, ring8, toy1d
+from configs import ring8, toy1d
 from gan_jax import losses
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.metric_writer import read_metrics
@@ -216,4 +216,3 @@ def test_toy_example_matches_the_data(tmp_path, data_dir):
   # The parameters themselves: mean = theta1 * theta2, std = |theta2|.
   assert abs(result["param/theta1"] * result["param/theta2"] - 10.0) < 0.2
   assert abs(abs(result["param/theta2"]) - 2.0) < 0.2
-  assert default.get_config().dataset.name == "ring8"
