@@ -25,7 +25,7 @@ from ml_collections import config_flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from gan_jax import provenance  # noqa: E402
-from gan_jax.data import DATASETS  # noqa: E402
+from gan_jax.data import dataset_spec  # noqa: E402
 from gan_jax.families import build_family  # noqa: E402
 from gan_jax.step import BATCH_SPEC, make_mesh, make_train_step, replicated  # noqa: E402
 
@@ -51,7 +51,7 @@ def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:
 def main(argv):
   del argv
   config = FLAGS.config
-  spec = DATASETS.get(config.dataset.name)
+  spec = dataset_spec(config)
   family = build_family(config, spec.example_shape)
   mesh = make_mesh()
   state = jax.jit(lambda: family.create_state(config), out_shardings=replicated(mesh))()

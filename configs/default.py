@@ -29,6 +29,11 @@ def get_config(arg=None):
   # One entry per registered regulariser; a weight of 0 switches it off.
   c.regularizers = ConfigDict(dict(gradient_penalty=dict(weight=0.0, every=1),
                                    r1=dict(weight=0.0, every=1)))
+  c.num_classes = 0  # > 0: class-conditional G and D
+  # DiffAugment (Zhao et al. 2020) on every D input, e.g. "color,translation,cutout".
+  c.augment = ConfigDict(dict(policy=""))
+  # Generator EMA; sampling and evaluation use it when decay > 0.
+  c.ema = ConfigDict(dict(decay=0.0, start_step=0))
   c.n_critic = 1
   c.pack_size = 1
   c.weight_clip = 0.0

@@ -47,6 +47,9 @@ def run_config(dataset: str, loss: str, seed: int):
     config.regularizers.gradient_penalty.weight = WGAN_GP_WEIGHT
   if FLAGS.num_train_steps:
     config.num_train_steps = FLAGS.num_train_steps
+    for player in config.optimizer.values():
+      if player.schedule != "constant":
+        player.decay_steps = FLAGS.num_train_steps  # keep the schedule's shape
   return config
 
 

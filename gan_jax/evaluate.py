@@ -18,21 +18,34 @@ import numpy as np
 from absl import app, flags
 
 from gan_jax import metrics as metrics_lib
-from gan_jax.data import DATASETS, DatasetSpec
+from gan_jax.data import DatasetSpec
 
 SAMPLE_BATCH = 2500
 
 
-def generate(family, state, num_samples: int, seed: int, sample_fn=None) -> np.ndarray:
+def cycling_labels(num_samples: int, num_classes: int) -> Optional[np.ndarray]:
+  """Labels 0, 1, ..., K-1, 0, 1, ...: balanced classes for conditional models."""
+  if not num_classes:
+    return None
+  return (np.arange(num_samples) % num_classes).astype(np.int32)
+
+
+def generate(family, state, num_samples: int, seed: int, sample_fn=None,
+             labels: Optional[np.ndarray] = None) -> np.ndarray:
   """`num_samples` samples as a float32 NumPy array in the data's layout.
 
-  Pass a jitted `family.sample` as `sample_fn` to reuse its compilation.
+  Conditional models get `labels` (default: cycling over the classes). Pass a
+  jitted `family.sample` as `sample_fn` to reuse its compilation.
   """
   key = jax.random.PRNGKey(seed)
   latents = jax.random.normal(key, (num_samples, family.latent_dim))
+  if labels is None:
+    labels = cycling_labels(num_samples, getattr(family, "num_classes", 0))
   sample = sample_fn or jax.jit(family.sample)
-  parts = [np.asarray(sample(state, latents[i:i + SAMPLE_BATCH]))
-           for i in range(0, num_samples, SAMPLE_BATCH)]
+  parts = []
+  for i in range(0, num_samples, SAMPLE_BATCH):
+    batch_labels = None if labels is None else labels[i:i + SAMPLE_BATCH]
+    parts.append(np.asarray(sample(state, latents[i:i + SAMPLE_BATCH], batch_labels)))
   return np.concatenate(parts).astype(np.float32)
 
 
@@ -46,15 +59,47 @@ def score_samples(spec: DatasetSpec, samples: np.ndarray) -> dict:
   return results
 
 
+TEST_BATCH = 500
+
+
+def test_set_metrics(family, state, images: np.ndarray, seed: int,
+                     iwae_samples: Optional[int] = None, evaluate_fn=None) -> dict:
+  """Per-example test-set means for families that model p(x) (autoencoders):
+  reconstruction error, negative ELBO and its terms, the IWAE bound (nats).
+  Pass a jitted `family.evaluate_batch` (iwae_samples static) as `evaluate_fn`
+  to reuse its compilation."""
+  evaluate_fn = evaluate_fn or jax.jit(family.evaluate_batch, static_argnums=3)
+  key = jax.random.PRNGKey(seed)
+  totals: dict = {}
+  for start in range(0, len(images), TEST_BATCH):
+    sums = evaluate_fn(state, images[start:start + TEST_BATCH],
+                       jax.random.fold_in(key, start), iwae_samples)
+    for name, value in jax.device_get(sums).items():
+      totals[name] = totals.get(name, 0.0) + float(value)
+  count = totals.pop("num_examples")
+  means = {f"test_{name}": value / count for name, value in totals.items()}
+  if iwae_samples is not None and iwae_samples <= 1:
+    means.pop("test_iwae_nll", None)  # equals the one-sample ELBO estimate
+  return means
+
+
 def evaluate_workdir(workdir: str, *, step: Optional[int] = None, num_samples: int = 2500,
                      seed: int = 0) -> dict:
-  from gan_jax.train import restore_for_inference
+  from gan_jax.train import resolved_dataset, restore_for_inference
 
   config, family, state = restore_for_inference(workdir, step)
-  spec = DATASETS.get(config.dataset.name)
+  spec = resolved_dataset(config)
   samples = generate(family, state, num_samples, seed)
-  return {"step": int(state.step), "num_samples": num_samples, "seed": seed,
-          "dataset": spec.name, **score_samples(spec, samples)}
+  results = {"step": int(state.step), "num_samples": num_samples, "seed": seed,
+             "dataset": spec.name, **score_samples(spec, samples)}
+  if hasattr(family, "evaluate_batch"):
+    from gan_jax.data import pipeline as pipeline_lib
+    from gan_jax.train import data_dir_for
+
+    test = pipeline_lib.load_eval_split(spec, "test", data_dir_for(config))
+    results.update(test_set_metrics(family, state, test["x"], seed))
+    results["num_test_examples"] = len(test["x"])
+  return results
 
 
 FLAGS = flags.FLAGS

@@ -9,14 +9,14 @@ the gradients across replicas).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import optax
 from jax import lax
 
-from gan_jax import losses, regularizers
+from gan_jax import augment, losses, regularizers
 from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS, build_module
 from gan_jax.optimizers import make_optimizer
 from gan_jax.registry import ConfigError
@@ -64,6 +64,14 @@ class GANFamily:
   n_critic: int
   pack_size: int
   weight_clip: float
+  num_classes: int = 0  # 0: unconditional
+  augment_policy: tuple[str, ...] = ()  # DiffAugment ops, applied to every D input
+  ema_decay: float = 0.0  # 0: no generator EMA
+  ema_start_step: int = 0
+
+  @property
+  def conditional(self) -> bool:
+    return self.num_classes > 0
 
   @property
   def batches_per_step(self) -> int:
@@ -71,10 +79,15 @@ class GANFamily:
 
   @classmethod
   def from_config(cls, config, data_shape: tuple[int, ...]) -> "GANFamily":
+    num_classes = int(config.get("num_classes", 0))
+    # Only conditional runs pass `num_classes`, so unconditional-only models
+    # (the MLPs) need not know about labels.
+    conditioning = {"num_classes": num_classes} if num_classes else {}
     generator = build_module(GENERATORS, config.generator.name,
-                             _options(config.generator), output_shape=tuple(data_shape))
+                             _options(config.generator), output_shape=tuple(data_shape),
+                             **conditioning)
     discriminator = build_module(DISCRIMINATORS, config.discriminator.name,
-                                 _options(config.discriminator))
+                                 _options(config.discriminator), **conditioning)
     loss, real_target = losses.get_loss(config.loss.name, config.loss.label_smoothing)
     terms = []
     for name, reg in config.regularizers.items():
@@ -87,56 +100,103 @@ class GANFamily:
       raise ConfigError(f"n_critic must be >= 1, got {config.n_critic}.")
     if config.latent_dim < 1:
       raise ConfigError(f"latent_dim must be >= 1, got {config.latent_dim}.")
+    if num_classes and config.pack_size > 1:
+      raise ConfigError("pack_size > 1 (PacGAN) is not defined for conditional models "
+                        f"(num_classes={num_classes}); set one of them to its default.")
+    policy = augment.parse_policy(config.get("augment", {}).get("policy", ""))
+    if policy and len(data_shape) != 3:
+      raise ConfigError(f"augment.policy={policy} needs image data (H, W, C); "
+                        f"this dataset's examples have shape {tuple(data_shape)}.")
+    ema = config.get("ema", {"decay": 0.0, "start_step": 0})
+    if not 0.0 <= ema["decay"] < 1.0:
+      raise ConfigError(f"ema.decay must be in [0, 1), got {ema['decay']}.")
     return cls(generator=generator, discriminator=discriminator,
                latent_dim=config.latent_dim, data_shape=tuple(data_shape),
                loss=loss, real_target=real_target, regularizer_terms=tuple(terms),
                n_critic=config.n_critic, pack_size=config.pack_size,
-               weight_clip=config.weight_clip)
+               weight_clip=config.weight_clip, num_classes=num_classes,
+               augment_policy=policy, ema_decay=float(ema["decay"]),
+               ema_start_step=int(ema["start_step"]))
 
   def create_state(self, config) -> TrainState:
     key = jax.random.PRNGKey(config.seed)
     g_key, d_key = jax.random.split(jax.random.fold_in(key, 0x1D17))
     z = jnp.zeros((self.pack_size, self.latent_dim), jnp.float32)
-    g_vars = self.generator.init(g_key, z, train=False)
+    labels = jnp.zeros((1,), jnp.int32) if self.conditional else None
+    g_vars = self.generator.init(g_key, z, labels, train=False)
     x = jnp.zeros((1, *self.data_shape[:-1], self.pack_size * self.data_shape[-1]),
                   jnp.float32)
-    d_vars = self.discriminator.init(d_key, x, train=False)
+    d_vars = self.discriminator.init(d_key, x, labels, train=False)
+    generator = Player.create(self.generator, make_optimizer(config.optimizer.generator),
+                              g_vars)
+    if self.ema_decay:
+      generator = generator.replace(ema_params=generator.params,
+                                    ema_collections=generator.collections)
     players = {
-        GENERATOR: Player.create(self.generator, make_optimizer(config.optimizer.generator), g_vars),
+        GENERATOR: generator,
         DISCRIMINATOR: Player.create(self.discriminator,
                                      make_optimizer(config.optimizer.discriminator), d_vars),
     }
     return TrainState.create(config.seed, players)
 
   def draw_noise(self, key, global_batch_size: int) -> dict:
-    critic_key, gen_key, interp_key = jax.random.split(key, 3)
+    critic_key, gen_key, interp_key, label_key, augment_key = jax.random.split(key, 5)
     b = global_batch_size
-    return {
+    noise = {
         "z_critic": jax.random.normal(critic_key, (b, self.n_critic, self.latent_dim)),
         "z_generator": jax.random.normal(gen_key, (b, self.latent_dim)),
         "interpolation": jax.random.uniform(interp_key, (b, self.n_critic)),
     }
+    if self.conditional:
+      # Labels of generated examples: uniform over classes.
+      noise["labels_critic"] = jax.random.randint(label_key, (b, self.n_critic), 0,
+                                                  self.num_classes)
+      noise["labels_generator"] = jax.random.randint(jax.random.fold_in(label_key, 1),
+                                                     (b,), 0, self.num_classes)
+    if self.augment_policy:
+      # One draw per D input: (real, fake) for each critic update, and the
+      # generator update's (real, fake); stacked on axis 1 after the batch.
+      draws = [augment.draw_augmentation(k, b, self.data_shape, self.augment_policy)
+               for k in jax.random.split(augment_key, 2 * (self.n_critic + 1))]
+      noise["augment"] = jax.tree.map(lambda *xs: jnp.stack(xs, axis=1), *draws)
+    return noise
 
-  def sample(self, state: TrainState, latents: jax.Array) -> jax.Array:
+  def sample(self, state: TrainState, latents: jax.Array,
+             labels: Optional[jax.Array] = None, use_ema: bool = True) -> jax.Array:
     """Generated samples in the data's layout; EMA weights where they exist."""
     g = state.players[GENERATOR]
-    params = g.params if g.ema_params is None else g.ema_params
-    samples, _ = g.apply(params, latents, train=False)
+    if use_ema and g.ema_params is not None:
+      g = g.replace(params=g.ema_params, collections=g.ema_collections)
+    if self.conditional and labels is None:
+      labels = jnp.arange(latents.shape[0]) % self.num_classes
+    samples, _ = g.apply(g.params, latents, labels if self.conditional else None,
+                         train=False)
     return samples
+
+  def _augment(self, x, noise, slot: int):
+    if not self.augment_policy:
+      return x
+    params = jax.tree.map(lambda a: a[:, slot], noise["augment"])
+    return augment.apply_augmentation(x, params, self.augment_policy)
 
   def replica_update(self, state: TrainState, batches: dict, noise: dict):
     g = state.players[GENERATOR]
     d = state.players[DISCRIMINATOR]
+    real_labels = batches.get("label") if self.conditional else None
     critic_metrics = []
     for i in range(self.n_critic):
-      real = batches["x"][i]
-      fake, g_collections = g.apply(g.params, noise["z_critic"][:, i], train=True)
-      fake = lax.stop_gradient(fake)
-      interpolation = noise["interpolation"][:, i]
+      real = self._augment(batches["x"][i], noise, 2 * i)
+      fake_labels = noise["labels_critic"][:, i] if self.conditional else None
+      fake, g_collections = g.apply(g.params, noise["z_critic"][:, i], fake_labels,
+                                    train=True)
+      fake = self._augment(lax.stop_gradient(fake), noise, 2 * i + 1)
+      inputs = _DiscriminatorInputs(
+          real=real, fake=fake,
+          real_labels=None if real_labels is None else real_labels[i],
+          fake_labels=fake_labels, interpolation=noise["interpolation"][:, i])
 
       def d_objective(d_params):
-        return self._discriminator_objective(d, d_params, real, fake, interpolation,
-                                             state.step)
+        return self._discriminator_objective(d, d_params, inputs, state.step)
 
       grads, (d_collections, metrics) = jax.grad(d_objective, has_aux=True)(d.params)
       d = d.apply_gradients(grads, d_collections)
@@ -146,18 +206,25 @@ class GANFamily:
       g = g.replace(collections=g_collections)
       critic_metrics.append({**metrics, "grad_norm_d": optax.tree.norm(grads)})
 
-    last_real = batches["x"][-1]
+    slot = 2 * self.n_critic
+    last_real = self._augment(batches["x"][-1], noise, slot)
+    last_real_labels = None if real_labels is None else real_labels[-1]
+    gen_labels = noise["labels_generator"] if self.conditional else None
 
     def g_objective(g_params):
-      fake, g_collections = g.apply(g_params, noise["z_generator"], train=True)
-      d_fake, _ = d.apply(d.params, pack(fake, self.pack_size), train=True)
-      d_real, _ = d.apply(d.params, pack(last_real, self.pack_size), train=True)
+      fake, g_collections = g.apply(g_params, noise["z_generator"], gen_labels, train=True)
+      fake = self._augment(fake, noise, slot + 1)
+      d_fake, _ = d.apply(d.params, pack(fake, self.pack_size), gen_labels, train=True)
+      d_real, _ = d.apply(d.params, pack(last_real, self.pack_size), last_real_labels,
+                          train=True)
       pair = self.loss.fn(lax.stop_gradient(d_real), d_fake, batch_mean=batch_mean,
                           real_target=self.real_target)
       return pair.generator, g_collections
 
     (g_loss, g_collections), grads = jax.value_and_grad(g_objective, has_aux=True)(g.params)
     g = g.apply_gradients(grads, g_collections)
+    if self.ema_decay:
+      g = self._update_ema(g, state.step)
 
     metrics = jax.tree.map(lambda *xs: jnp.mean(jnp.stack(xs)), *critic_metrics)
     metrics.update(loss_g=g_loss, grad_norm_g=optax.tree.norm(grads))
@@ -165,12 +232,26 @@ class GANFamily:
                               players={GENERATOR: g, DISCRIMINATOR: d})
     return new_state, metrics
 
-  def _discriminator_objective(self, d: Player, d_params, real, fake, interpolation, step):
-    real_packed = pack(real, self.pack_size)
-    fake_packed = pack(fake, self.pack_size)
-    d_real, collections = d.apply(d_params, real_packed, train=True)
+  def _update_ema(self, g: Player, step) -> Player:
+    """EMA of G's weights and of its batch statistics (averaged alongside, so
+    the EMA generator's normalisation matches its own weights). Before
+    `ema_start_step` the average just copies the weights."""
+    decay = jnp.where(step >= self.ema_start_step, self.ema_decay, 0.0)
+
+    def average(old, new):
+      return decay * old + (1.0 - decay) * new
+
+    return g.replace(ema_params=jax.tree.map(average, g.ema_params, g.params),
+                     ema_collections=jax.tree.map(average, g.ema_collections,
+                                                  g.collections))
+
+  def _discriminator_objective(self, d: Player, d_params, inputs: "_DiscriminatorInputs",
+                               step):
+    real_packed = pack(inputs.real, self.pack_size)
+    fake_packed = pack(inputs.fake, self.pack_size)
+    d_real, collections = d.apply(d_params, real_packed, inputs.real_labels, train=True)
     d = d.replace(collections=collections)
-    d_fake, collections = d.apply(d_params, fake_packed, train=True)
+    d_fake, collections = d.apply(d_params, fake_packed, inputs.fake_labels, train=True)
     pair = self.loss.fn(d_real, d_fake, batch_mean=batch_mean, real_target=self.real_target)
     total = pair.discriminator
     metrics = {"loss_d": pair.discriminator, "d_real": batch_mean(d_real),
@@ -180,9 +261,10 @@ class GANFamily:
       metrics["p_fake"] = batch_mean(self.loss.to_probability(d_fake))
 
     def discriminate(x):
-      return d.apply(d_params, x, train=True)[0]
+      # Penalties are taken at the real labels (also on real-fake mixtures).
+      return d.apply(d_params, x, inputs.real_labels, train=True)[0]
 
-    packed_interpolation = interpolation[::self.pack_size]
+    packed_interpolation = inputs.interpolation[::self.pack_size]
     for term in self.regularizer_terms:
       def penalty(term=term):
         return term.fn(discriminate, real_packed, fake_packed, packed_interpolation,
@@ -195,6 +277,14 @@ class GANFamily:
       metrics[f"reg_{term.name}"] = value
       total = total + term.weight * value
     return total, (collections, metrics)
+
+
+class _DiscriminatorInputs(NamedTuple):
+  real: jax.Array
+  fake: jax.Array
+  real_labels: Optional[jax.Array]
+  fake_labels: Optional[jax.Array]
+  interpolation: jax.Array
 
 
 def _options(module_config) -> dict:

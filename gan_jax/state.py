@@ -29,6 +29,7 @@ class Player:
   opt_state: PyTree
   collections: PyTree  # e.g. {"batch_stats": ...}; {} when the model has none
   ema_params: Optional[PyTree] = None
+  ema_collections: Optional[PyTree] = None  # the EMA model's own batch statistics
 
   @classmethod
   def create(cls, module: nn.Module, tx: optax.GradientTransformation,

@@ -23,16 +23,19 @@ from typing import Optional
 
 import jax
 import ml_collections
+import numpy as np
+import PIL.Image
 import logging
 from jax.experimental import multihost_utils
 
 from gan_jax import evaluate as evaluate_lib
 from gan_jax import plots, provenance
 from gan_jax.checkpoint import Checkpointer
-from gan_jax.data import DATASETS, default_data_dir
+from gan_jax.data import dataset_spec, default_data_dir
 from gan_jax.data import pipeline as pipeline_lib
 from gan_jax.families import build_family
 from gan_jax.metric_writer import MetricWriter
+from gan_jax.registry import ConfigError
 from gan_jax.step import check_global_batch, make_mesh, make_train_step, replicated
 
 log = logging.getLogger("gan_jax")
@@ -63,6 +66,17 @@ def data_dir_for(config) -> str:
   return config.dataset.data_dir or default_data_dir()
 
 
+def resolved_dataset(config):
+  """The dataset spec the config trains on, checked against the model's needs."""
+  spec = dataset_spec(config)
+  num_classes = config.get("num_classes", 0)
+  if num_classes > spec.num_classes:
+    raise ConfigError(
+        f"num_classes={num_classes}, but dataset '{spec.name}' has "
+        f"{spec.num_classes or 'no'} class labels.")
+  return spec
+
+
 def load_training_data(spec, data_dir: str) -> dict:
   """Reads the training split, generating synthetic datasets when missing."""
   if spec.auto_prepare and not pipeline_lib.is_prepared(spec, data_dir):
@@ -80,7 +94,7 @@ def _initial_state(family, config, mesh):
 def restore_for_inference(workdir: str, step: Optional[int] = None):
   """(config, family, state) from a workdir's saved config and a checkpoint."""
   config = provenance.load_config(workdir)
-  spec = DATASETS.get(config.dataset.name)
+  spec = resolved_dataset(config)
   family = build_family(config, spec.example_shape)
   mesh = make_mesh()
   abstract = jax.eval_shape(lambda: family.create_state(config))
@@ -93,26 +107,74 @@ def restore_for_inference(workdir: str, step: Optional[int] = None):
 
 
 class _Evaluator:
-  """In-training evaluation: fixed-seed samples, metrics, and a picture."""
+  """In-training evaluation: fixed-seed samples, metrics, and pictures.
+
+  For 2-D data the picture is a scatter plot over the modes; for images it is
+  a grid from one fixed latent batch (one row per class for conditional
+  models), and `samples/progress.gif` animates the grids so far.
+  """
+
+  GRID_SIZE = 8
 
   def __init__(self, family, spec, config, workdir, writer):
     self.family, self.spec, self.config, self.writer = family, spec, config, writer
     self.sample_dir = os.path.join(workdir, "samples")
     self.sample_fn = jax.jit(family.sample)
+    self._test_images = None
+    if hasattr(family, "evaluate_batch"):
+      self.evaluate_fn = jax.jit(family.evaluate_batch, static_argnums=3)
 
   def __call__(self, state, step: int) -> dict:
     samples = evaluate_lib.generate(self.family, state, self.config.eval.num_samples,
                                     self.config.eval.seed, self.sample_fn)
     results = evaluate_lib.score_samples(self.spec, samples)
     results.update(self._tracked_parameters(state))
-    if self.writer.active and samples.shape[1:] == (2,):
+    if hasattr(self.family, "evaluate_batch"):
+      results.update(evaluate_lib.test_set_metrics(
+          self.family, state, self._test_set(), self.config.eval.seed,
+          self.config.eval.get("iwae_samples", 1), self.evaluate_fn))
+    if self.writer.active:
       os.makedirs(self.sample_dir, exist_ok=True)
-      means = None if self.spec.mixture is None else self.spec.mixture.means
-      image = plots.scatter_png(os.path.join(self.sample_dir, f"step_{step:07d}.png"),
-                                samples, means, f"{self.spec.name}, step {step}")
-      self.writer.write_image(step, "samples", image)
+      path = os.path.join(self.sample_dir, f"step_{step:07d}.png")
+      if samples.shape[1:] == (2,):
+        means = None if self.spec.mixture is None else self.spec.mixture.means
+        image = plots.scatter_png(path, samples, means, f"{self.spec.name}, step {step}")
+        self.writer.write_image(step, "samples", image)
+      elif samples.ndim == 4:
+        image = self._image_grid(state)
+        plots.save_png(path, image)
+        self.writer.write_image(step, "samples", image)
+        self._write_animation(step)
     self.writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
     return results
+
+  def _test_set(self):
+    if self._test_images is None:
+      test = pipeline_lib.load_eval_split(self.spec, "test", data_dir_for(self.config))
+      limit = self.config.eval.get("num_test_examples", 0) or len(test["x"])
+      self._test_images = test["x"][:limit]
+    return self._test_images
+
+  def _image_grid(self, state):
+    num_classes = getattr(self.family, "num_classes", 0)
+    rows = num_classes or self.GRID_SIZE
+    cols = self.GRID_SIZE
+    latents = jax.random.normal(jax.random.PRNGKey(self.config.eval.seed),
+                                (rows * cols, self.family.latent_dim))
+    labels = np.repeat(np.arange(rows), cols).astype(np.int32) if num_classes else None
+    images = np.asarray(self.sample_fn(state, latents, labels))
+    row_labels = [str(k) for k in range(rows)] if num_classes else None
+    return plots.image_grid(images, rows, cols, value_range=self.spec.value_range,
+                            row_labels=row_labels)
+
+  def _write_animation(self, step: int):
+    """Rebuilds the GIF from the grids on disk up to `step`, so a resumed run's
+    animation matches an uninterrupted one."""
+    frames = []
+    for name in sorted(os.listdir(self.sample_dir)):
+      if name.startswith("step_") and name.endswith(".png") and int(name[5:12]) <= step:
+        frames.append(np.asarray(PIL.Image.open(os.path.join(self.sample_dir, name))))
+    plots.save_gif(os.path.join(self.sample_dir, "progress.gif"), frames)
 
   @staticmethod
   def _tracked_parameters(state) -> dict:
@@ -136,7 +198,7 @@ def _check_finite(step: int, metrics: dict, checkpointer: Checkpointer):
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (or resumes) the run in `workdir`; returns the last evaluation."""
   workdir = os.path.abspath(workdir)
-  spec = DATASETS.get(config.dataset.name)
+  spec = resolved_dataset(config)
   family = build_family(config, spec.example_shape)
   mesh = make_mesh()
   check_global_batch(config.batch_size, mesh, per_replica_multiple=family.pack_size)

@@ -95,5 +95,5 @@ def test_missing_data_says_how_to_prepare(tmp_path):
 
 def test_unknown_dataset_lists_valid_names():
   from gan_jax.registry import ConfigError
-  with pytest.raises(ConfigError, match="grid25, normal1d, ring8"):
+  with pytest.raises(ConfigError, match="grid25, mnist, normal1d, ring8"):
     DATASETS.get("ring9")

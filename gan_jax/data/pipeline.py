@@ -9,11 +9,14 @@ on the number of processes or devices, and the loader's whole state is the
 index of the next batch: a resumed run reads exactly what an uninterrupted
 one would have read.
 
-Reading. Records are read once from array_record through `tfds.data_source`
+Reading. Records are read once from array_record through a TFDS data source
 and held in memory (the datasets used here are small, and one-record-at-a-time
 reads are far slower than a small model's step). Grain serves batch `k` as
 element `k` of a random-access `MapDataset`, with preprocessing as a Grain
-`map`. A background thread prefetches the next batches onto the devices.
+`map`. Each row reaches the preprocessing with its record index and stream
+position, which key any randomness there (dynamic binarisation), so that too
+depends only on the seed and the batch index. A background thread prefetches
+the next batches onto the devices.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ import functools
 import os
 import queue
 import sys
+import tempfile
 import threading
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
 
 import grain
 import jax
@@ -41,40 +45,92 @@ def is_prepared(spec: DatasetSpec, data_dir: str) -> bool:
   return spec.builder(data_dir).is_prepared()
 
 
-def prepare(spec: DatasetSpec, data_dir: str, download_config=None) -> None:
-  """Writes the dataset as array_record files under `data_dir`."""
-  spec.builder(data_dir).download_and_prepare(
-      file_format="array_record", download_config=download_config)
+def _require_tensorflow(spec: DatasetSpec) -> None:
+  try:
+    import tensorflow  # noqa: F401
+  except ImportError:
+    raise ImportError(
+        f"Preparing '{spec.name}' needs TensorFlow (TFDS's builder encodes the images "
+        "with it; reading them back does not). Install it with:\n"
+        "  pip install -e '.[prepare]'") from None
+
+
+def prepare(spec: DatasetSpec, data_dir: str, manual_dir: Optional[str] = None) -> None:
+  """Writes the dataset as array_record files under `data_dir`.
+
+  `manual_dir` holds raw files for datasets prepared offline; it defaults to
+  the spec's own, or to a scratch dir that the spec's `fetch` fills. Files
+  TFDS extracts from a manual dir go to scratch too, not into `data_dir`.
+  """
+  if spec.needs_tensorflow:
+    _require_tensorflow(spec)
+  with tempfile.TemporaryDirectory() as scratch:
+    manual_dir = manual_dir or spec.manual_dir
+    if spec.fetch is not None:
+      manual_dir = manual_dir or os.path.join(scratch, "manual")
+      spec.fetch(manual_dir)
+    download_config, download_dir = None, None
+    if manual_dir:
+      download_config = tfds.download.DownloadConfig(manual_dir=manual_dir)
+      download_dir = os.path.join(scratch, "downloads")
+    spec.builder(data_dir).download_and_prepare(
+        download_dir=download_dir, file_format="array_record",
+        download_config=download_config)
+
+
+def _not_prepared(spec: DatasetSpec, data_dir: str) -> DataNotPreparedError:
+  hint = f"\n{spec.prepare_hint}" if spec.prepare_hint else ""
+  return DataNotPreparedError(
+      f"Dataset '{spec.name}' is not prepared in {data_dir}. Prepare it with:\n"
+      f"  {prepare_command(spec.name, data_dir)}{hint}")
 
 
 def load_split(spec: DatasetSpec, split: str, data_dir: str) -> dict[str, np.ndarray]:
   """Reads a prepared split into memory as a dict of stacked arrays.
 
-  The first read decodes every record through `tfds.data_source` and keeps
-  the stacked arrays beside the records (`<split>.arrays.npz`); later reads
-  load that file, which is much faster than decoding record by record.
+  The first read decodes every record through the builder's data source,
+  `spec.collate`s it chunk by chunk, and keeps the arrays beside the records
+  (`<split>.arrays.npz`, or `<split>.<name>.arrays.npz` for a collated spec);
+  later reads load that file, which is much faster than decoding again.
   """
   builder = spec.builder(data_dir)
   if not builder.is_prepared():
-    raise DataNotPreparedError(
-        f"Dataset '{spec.name}' is not prepared in {data_dir}. Prepare it with:\n"
-        f"  {prepare_command(spec.name, data_dir)}")
-  cache = os.path.join(builder.data_dir, f"{split}.arrays.npz")
+    raise _not_prepared(spec, data_dir)
+  stem = split if spec.collate is None else f"{split}.{spec.name}"
+  cache = os.path.join(builder.data_dir, f"{stem}.arrays.npz")
   if os.path.exists(cache):
     with np.load(cache) as stored:
       return dict(stored)
-  source = tfds.data_source(spec.tfds_name, split=split, data_dir=data_dir)
+  source = builder.as_data_source(split=split)
   columns: dict[str, list[np.ndarray]] = {}
   for start in range(0, len(source), _READ_CHUNK):
     records = source.__getitems__(range(start, min(start + _READ_CHUNK, len(source))))
-    for key in records[0]:
-      columns.setdefault(key, []).append(np.stack([r[key] for r in records]))
+    if spec.collate is None:
+      chunk = {key: np.stack([r[key] for r in records]) for key in records[0]}
+    else:
+      chunk = spec.collate(records)
+    for key, value in chunk.items():
+      columns.setdefault(key, []).append(value)
   arrays = {key: np.concatenate(parts) for key, parts in columns.items()}
   partial = f"{cache}.{os.getpid()}.tmp"
   with open(partial, "wb") as f:
     np.savez(f, **arrays)
   os.replace(partial, cache)  # atomic: concurrent processes never see half a file
   return arrays
+
+
+def load_eval_split(spec: DatasetSpec, split: str, data_dir: str) -> dict[str, np.ndarray]:
+  """A whole split, preprocessed for evaluation (static binarisation where
+  training binarises dynamically), as one dict of arrays."""
+  preprocess = spec.eval_preprocess or spec.preprocess
+  arrays = load_split(spec, split, data_dir)
+  count = len(next(iter(arrays.values())))
+  parts = []
+  for start in range(0, count, _READ_CHUNK):
+    index = np.arange(start, min(start + _READ_CHUNK, count))
+    chunk = {key: value[index] for key, value in arrays.items()}
+    parts.append(preprocess({**chunk, "index": index, "position": index}))
+  return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
 class _ShuffledBatchSource:
@@ -96,9 +152,13 @@ class _ShuffledBatchSource:
   def _permutation(self, epoch: int) -> np.ndarray:
     return np.random.default_rng([self._seed, epoch]).permutation(self._num_records)
 
-  def record_indices(self, batch_index: int) -> np.ndarray:
+  def positions(self, batch_index: int) -> np.ndarray:
+    """Stream positions of this process's rows of batch `batch_index`."""
     start = batch_index * self._global_batch_size + self._offset
-    positions = np.arange(start, start + self._local_batch_size)
+    return np.arange(start, start + self._local_batch_size)
+
+  def record_indices(self, batch_index: int) -> np.ndarray:
+    positions = self.positions(batch_index)
     epochs, within = np.divmod(positions, self._num_records)
     indices = np.empty_like(positions)
     for epoch in np.unique(epochs):
@@ -107,8 +167,11 @@ class _ShuffledBatchSource:
     return indices
 
   def __getitem__(self, batch_index: int) -> dict[str, np.ndarray]:
+    """The rows' records, with their record indices and stream positions
+    (which key any randomness in the preprocessing)."""
     indices = self.record_indices(batch_index)
-    return {key: array[indices] for key, array in self._arrays.items()}
+    return {**{key: array[indices] for key, array in self._arrays.items()},
+            "index": indices, "position": self.positions(batch_index)}
 
 
 class InputPipeline:

@@ -35,4 +35,4 @@ def build_module(registry: Registry, name: str, options: dict, **fixed) -> nn.Mo
 
 
 # Importing the architecture modules fills the registries.
-from gan_jax.models import mlp, toy  # noqa: E402,F401
+from gan_jax.models import mlp, toy, dcgan, sngan  # noqa: E402,F401

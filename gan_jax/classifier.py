@@ -1,0 +1,327 @@
+"""Small CNN classifiers of 28x28 grey images: the feature extractors behind
+the image-quality metrics (Fréchet distance, Inception-style scores).
+
+Inception weights cannot be fetched here, so, as TF-GAN does for MNIST, the
+metrics use a classifier trained in this repo on the dataset itself. Its
+penultimate layer (128 units after ReLU) gives the features; its softmax
+gives the class probabilities.
+
+Committed weights live in `gan_jax/classifier_weights/<name>.msgpack` (flax
+serialisation of the params), beside `<name>.json`: how they were made
+(dataset, split sizes, seed, epochs, test accuracy, the exact command,
+package versions) and the file's SHA-256. `load_classifier` refuses weights
+whose hash differs from the recorded one, so a metric can never silently
+change because its weights did. `experiments/train_classifier.py` makes
+both files.
+
+Inputs are images in [-1, 1] (the GAN's range); `features_and_probabilities`
+maps other ranges and sizes there first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.resources
+import json
+import math
+import os
+import time
+from typing import Any, Callable, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import serialization, struct
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from gan_jax.data import images as image_lib
+from gan_jax.models import DATA_AXIS
+
+PyTree = Any
+
+NAMES = ("mnist", "fashion_mnist")
+IMAGE_SHAPE = (28, 28, 1)
+VALUE_RANGE = (-1.0, 1.0)
+# What every provenance file records; `load_classifier` checks for each.
+PROVENANCE_FIELDS = (
+    "name", "dataset", "splits", "seed", "epochs", "batch_size", "learning_rate",
+    "max_shift", "architecture", "num_params", "test_accuracy", "train_seconds",
+    "command", "versions", "weights_file", "sha256",
+)
+
+
+class ClassifierWeightsError(ValueError):
+  """Committed classifier weights are missing, altered or inconsistent."""
+
+
+def weights_dir() -> str:
+  return str(importlib.resources.files("gan_jax") / "classifier_weights")
+
+
+class ConvNet(nn.Module):
+  """3x3 conv + ReLU + 2x2 max-pool per width (28 -> 14 -> 7 -> 3), then a
+  dense ReLU layer (the features) and the class logits."""
+
+  widths: Sequence[int] = (32, 64, 128)
+  feature_dim: int = 128
+  num_classes: int = 10
+  dropout_rate: float = 0.3
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool = False) -> tuple[jax.Array, jax.Array]:
+    for width in self.widths:
+      x = nn.relu(nn.Conv(width, (3, 3))(x))
+      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    features = nn.relu(nn.Dense(self.feature_dim)(x.reshape(x.shape[0], -1)))
+    hidden = nn.Dropout(self.dropout_rate, deterministic=not train)(features)
+    return features, nn.Dense(self.num_classes)(hidden)
+
+
+def architecture(model: ConvNet) -> dict:
+  return {"widths": list(model.widths), "feature_dim": model.feature_dim,
+          "num_classes": model.num_classes, "dropout_rate": model.dropout_rate}
+
+
+def init_params(model: ConvNet, key: jax.Array) -> PyTree:
+  return model.init(key, jnp.zeros((1, *IMAGE_SHAPE)))["params"]
+
+
+def count_params(params: PyTree) -> int:
+  return int(sum(np.size(leaf) for leaf in jax.tree.leaves(params)))
+
+
+# ---------------------------------------------------------------------------
+# Training.
+
+
+@struct.dataclass
+class ClassifierState:
+  step: jax.Array
+  params: PyTree
+  opt_state: PyTree
+
+
+def random_shift(key: jax.Array, images: jax.Array, max_shift: int,
+                 fill: float = VALUE_RANGE[0]) -> jax.Array:
+  """Translates each image by its own offset of up to `max_shift` pixels along
+  each axis, filling the uncovered border with `fill` (the background)."""
+  count, height, width, channels = images.shape
+  pad = ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0))
+  padded = jnp.pad(images, pad, constant_values=fill)
+  offsets = jax.random.randint(key, (count, 2), 0, 2 * max_shift + 1)
+
+  def crop(image, offset):
+    return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (height, width, channels))
+
+  return jax.vmap(crop)(padded, offsets)
+
+
+def make_train_step(model: ConvNet, optimizer: optax.GradientTransformation, *,
+                    max_shift: int) -> Callable:
+  """`(state, images, labels, run_key) -> (state, metrics)`, jitted with the
+  state donated. Step `t` draws its shifts and dropout from
+  `fold_in(run_key, t)`, so a run is a function of its seed alone."""
+
+  def train_step(state: ClassifierState, images, labels, run_key):
+    shift_key, dropout_key = jax.random.split(jax.random.fold_in(run_key, state.step))
+    if max_shift:
+      images = random_shift(shift_key, images, max_shift)
+
+    def loss_fn(params):
+      _, logits = model.apply({"params": params}, images, train=True,
+                              rngs={"dropout": dropout_key})
+      loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+      return loss, logits
+
+    (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    state = ClassifierState(step=state.step + 1,
+                            params=optax.apply_updates(state.params, updates),
+                            opt_state=opt_state)
+    accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
+    return state, {"loss": loss, "accuracy": accuracy}
+
+  return jax.jit(train_step, donate_argnums=0)
+
+
+def train(model: ConvNet, images: np.ndarray, labels: np.ndarray, *, epochs: int,
+          batch_size: int, learning_rate: float, seed: int, max_shift: int,
+          log: Optional[Callable[[str], None]] = print) -> PyTree:
+  """Adam with a cosine decay to 0 over `epochs` passes of `batch_size`
+  examples (each epoch a fresh permutation seeded by (seed, epoch); the last
+  partial batch is dropped). Returns the trained params."""
+  steps_per_epoch = len(images) // batch_size
+  schedule = optax.cosine_decay_schedule(learning_rate, epochs * steps_per_epoch)
+  optimizer = optax.adam(schedule)
+  run_key = jax.random.PRNGKey(seed)
+  params = init_params(model, jax.random.fold_in(run_key, -1))
+  state = ClassifierState(step=jnp.zeros((), jnp.int32), params=params,
+                          opt_state=optimizer.init(params))
+  train_step = make_train_step(model, optimizer, max_shift=max_shift)
+  for epoch in range(epochs):
+    start = time.perf_counter()
+    order = np.random.default_rng([seed, epoch]).permutation(len(images))
+    metrics = []
+    for batch in range(steps_per_epoch):
+      index = order[batch * batch_size:(batch + 1) * batch_size]
+      state, step_metrics = train_step(state, images[index], labels[index], run_key)
+      metrics.append(step_metrics)
+    # One host sync per epoch.
+    means = {k: float(np.mean(v)) for k, v in jax.device_get(
+        jax.tree.map(lambda *xs: jnp.stack(xs), *metrics)).items()}
+    if log:
+      log(f"epoch {epoch + 1}/{epochs}: loss {means['loss']:.4f}, "
+          f"train accuracy {means['accuracy']:.4f} ({time.perf_counter() - start:.0f} s)")
+  return state.params
+
+
+# ---------------------------------------------------------------------------
+# Committed weights.
+
+
+@dataclasses.dataclass(frozen=True)
+class Classifier:
+  name: str
+  model: ConvNet
+  params: PyTree
+  provenance: dict
+
+  @property
+  def feature_dim(self) -> int:
+    return self.model.feature_dim
+
+
+def sha256(data: bytes) -> str:
+  return hashlib.sha256(data).hexdigest()
+
+
+def _paths(name: str, directory: Optional[str]) -> tuple[str, str]:
+  directory = directory or weights_dir()
+  return (os.path.join(directory, f"{name}.msgpack"), os.path.join(directory, f"{name}.json"))
+
+
+def save_classifier(name: str, model: ConvNet, params: PyTree, provenance: dict,
+                    directory: Optional[str] = None) -> dict:
+  """Writes `<name>.msgpack` and `<name>.json` (the provenance, completed with
+  the architecture, parameter count, file name and hash); returns the JSON."""
+  weights_path, json_path = _paths(name, directory)
+  os.makedirs(os.path.dirname(weights_path), exist_ok=True)
+  data = serialization.to_bytes(jax.device_get(params))
+  record = {**provenance, "name": name, "architecture": architecture(model),
+            "num_params": count_params(params),
+            "weights_file": os.path.basename(weights_path), "sha256": sha256(data)}
+  missing = [k for k in PROVENANCE_FIELDS if k not in record]
+  if missing:
+    raise ValueError(f"Provenance of '{name}' lacks {missing}.")
+  with open(weights_path, "wb") as f:
+    f.write(data)
+  with open(json_path, "w") as f:
+    json.dump(record, f, indent=2, sort_keys=True)
+    f.write("\n")
+  return record
+
+
+def load_provenance(name: str, directory: Optional[str] = None) -> dict:
+  _, json_path = _paths(name, directory)
+  if not os.path.exists(json_path):
+    raise ClassifierWeightsError(
+        f"No classifier '{name}' in {os.path.dirname(json_path)} (committed: "
+        f"{', '.join(NAMES)}). Train one with:\n"
+        f"  python experiments/train_classifier.py --dataset={name}")
+  with open(json_path) as f:
+    record = json.load(f)
+  missing = [k for k in PROVENANCE_FIELDS if k not in record]
+  if missing:
+    raise ClassifierWeightsError(f"{json_path} lacks the provenance fields {missing}.")
+  return record
+
+
+def load_classifier(name: str, directory: Optional[str] = None) -> Classifier:
+  """The committed classifier `name`, after checking its weights' SHA-256
+  against the one its provenance JSON records."""
+  weights_path, json_path = _paths(name, directory)
+  provenance = load_provenance(name, directory)
+  with open(weights_path, "rb") as f:
+    data = f.read()
+  actual = sha256(data)
+  if actual != provenance["sha256"]:
+    raise ClassifierWeightsError(
+        f"SHA-256 mismatch for classifier weights {weights_path}: expected "
+        f"{provenance['sha256']} (recorded in {json_path}), got {actual}. The file "
+        f"is corrupt or was changed without its provenance; restore it or rerun:\n"
+        f"  {provenance['command']}")
+  model = ConvNet(**{**provenance["architecture"],
+                     "widths": tuple(provenance["architecture"]["widths"])})
+  expected = jax.eval_shape(init_params, model, jax.random.PRNGKey(0))
+  params = serialization.msgpack_restore(data)
+  shapes = jax.tree.map(lambda x: tuple(np.shape(x)), params)
+  if shapes != jax.tree.map(lambda x: tuple(x.shape), expected):
+    raise ClassifierWeightsError(
+        f"{weights_path} does not hold the parameters of the architecture "
+        f"{provenance['architecture']} that {json_path} records.")
+  return Classifier(name=name, model=model, params=jax.tree.map(jnp.asarray, params),
+                    provenance=provenance)
+
+
+# ---------------------------------------------------------------------------
+# Features and probabilities.
+
+
+def to_classifier_input(images, value_range: tuple[float, float] = VALUE_RANGE) -> np.ndarray:
+  """(N, H, W[, 1]) images with values in `value_range` -> float32
+  (N, 28, 28, 1) in [-1, 1], resized (antialiased linear) if need be."""
+  x = np.asarray(images, np.float32)
+  if x.ndim == 3:
+    x = x[..., None]
+  if x.ndim != 4 or x.shape[-1] != 1:
+    raise ValueError(f"The classifiers take grey images (N, H, W, 1); got shape {x.shape}.")
+  low, high = value_range
+  intensity = (x - low) / (high - low)
+  if x.shape[1:3] != IMAGE_SHAPE[:2]:
+    intensity = np.clip(image_lib.resize(intensity, *IMAGE_SHAPE[:2]), 0.0, 1.0)
+  return 2 * intensity - 1
+
+
+def _forward(model: ConvNet, params: PyTree, images: jax.Array):
+  features, logits = model.apply({"params": params}, images)
+  return features, jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+
+
+# `model` is static (flax modules hash by their fields): one compilation per
+# architecture, batch shape and sharding.
+_jitted_forward = jax.jit(_forward, static_argnums=0)
+
+
+def features_and_probabilities(classifier: Classifier, images, batch_size: int = 500, *,
+                               value_range: tuple[float, float] = VALUE_RANGE,
+                               shard: bool = True) -> tuple[np.ndarray, np.ndarray]:
+  """Penultimate features (N, feature_dim) and class probabilities (N, 10).
+
+  Batches of one fixed size (the last one padded) keep it to one compiled
+  program. With `shard`, each batch is split over every local device along
+  the batch axis; when the batch size is not a multiple of the device count,
+  it runs on one device instead.
+  """
+  x = to_classifier_input(images, value_range)
+  count = len(x)
+  devices = jax.local_devices() if shard else jax.local_devices()[:1]
+  if batch_size % len(devices):
+    devices = devices[:1]
+  # No bigger than needed for a small N, but still a multiple of the devices.
+  batch_size = min(batch_size, math.ceil(max(count, 1) / len(devices)) * len(devices))
+  mesh = Mesh(np.asarray(devices), (DATA_AXIS,))
+  params = jax.device_put(classifier.params, NamedSharding(mesh, P()))
+  batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
+  padded = np.zeros((math.ceil(count / batch_size) * batch_size, *x.shape[1:]), np.float32)
+  padded[:count] = x
+  outputs = [
+      _jitted_forward(classifier.model, params,
+                      jax.device_put(padded[start:start + batch_size], batch_sharding))
+      for start in range(0, len(padded), batch_size)]
+  features, probabilities = (np.concatenate([np.asarray(o[i]) for o in outputs])[:count]
+                             for i in (0, 1))
+  return features, probabilities

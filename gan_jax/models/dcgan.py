@@ -1,0 +1,121 @@
+"""DCGAN (Radford et al. 2016) for 28, 32 and 64-pixel square images.
+
+G projects z to a small map (7x7 for 28 px, 4x4 for 32 and 64 px) and doubles
+it with stride-2 transposed convolutions, halving the width each time, with
+batch norm + ReLU between layers and a tanh output. At 64 px,
+base_features=64 gives the PyTorch reference's 4x4x512 start; the paper's
+figure starts at 4x4x1024 (base_features=128). D mirrors G: stride-2
+convolutions doubling the width from base_features, leaky ReLU, then one
+dense logit. D has no batch norm by default, so its output for one example
+does not depend on the rest of the batch (which gradient penalties assume).
+
+Weights start from N(0, 0.02), as in the paper, and batch-norm gains from
+N(1, 0.02), as in the PyTorch example; so class-conditional gains already
+differ a little between classes at initialisation.
+
+Conditioning (num_classes > 0): every batch norm of G is class-conditional
+(a gain and bias per class); D ends in a projection head on its flattened
+features. Labels are then required.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS
+from gan_jax.models.layers import ConditionalBatchNorm, ProjectionHead, SNConv, require_labels
+from gan_jax.registry import ConfigError
+
+# Image side -> side of G's first feature map (and of D's last one).
+SMALLEST_SIDE = {28: 7, 32: 4, 64: 4}
+
+WEIGHT_INIT = nn.initializers.normal(0.02)
+
+
+def gain_init(key, shape, dtype=jnp.float32):
+  return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+def num_resolution_steps(height: int, width: int, model: str) -> int:
+  """How many stride-2 layers link the image to the smallest feature map."""
+  if height != width or height not in SMALLEST_SIDE:
+    raise ConfigError(
+        f"{model} supports square images of side {', '.join(map(str, SMALLEST_SIDE))} "
+        f"pixels, got {height}x{width}.")
+  return int(math.log2(height // SMALLEST_SIDE[height]))
+
+
+@GENERATORS.register("dcgan")
+class DCGANGenerator(nn.Module):
+  output_shape: Sequence[int]  # (height, width, channels)
+  base_features: int = 64  # width of the last hidden layer; doubles towards z
+  kernel_size: int = 4
+  num_classes: int = 0  # 0: unconditional
+  axis_name: Optional[str] = DATA_AXIS
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train: bool = True):
+    if len(self.output_shape) != 3:
+      raise ConfigError(f"dcgan generator needs an (height, width, channels) output_shape, "
+                        f"got {tuple(self.output_shape)}.")
+    height, width, channels = self.output_shape
+    steps = num_resolution_steps(height, width, "dcgan generator")
+    require_labels(labels, self.num_classes, "dcgan generator")
+
+    def norm_relu(x):
+      x = ConditionalBatchNorm(self.num_classes, gain_init=gain_init,
+                               axis_name=self.axis_name)(x, labels, train=train)
+      return nn.relu(x)
+
+    side = SMALLEST_SIDE[height]
+    features = self.base_features * 2 ** (steps - 1)
+    # No bias before batch norm: BN removes it.
+    x = nn.Dense(side * side * features, use_bias=False, kernel_init=WEIGHT_INIT)(z)
+    x = norm_relu(jnp.reshape(x, (z.shape[0], side, side, features)))
+    kernel = (self.kernel_size, self.kernel_size)
+    for _ in range(steps - 1):
+      features //= 2
+      x = nn.ConvTranspose(features, kernel, strides=(2, 2), padding="SAME",
+                           use_bias=False, kernel_init=WEIGHT_INIT)(x)
+      x = norm_relu(x)
+    x = nn.ConvTranspose(channels, kernel, strides=(2, 2), padding="SAME",
+                         kernel_init=WEIGHT_INIT)(x)
+    return jnp.tanh(x)
+
+
+@DISCRIMINATORS.register("dcgan")
+class DCGANDiscriminator(nn.Module):
+  base_features: int = 64  # width of the first conv; doubles per layer
+  kernel_size: int = 4
+  leaky_relu_slope: float = 0.2
+  batch_norm: bool = False  # the paper's BN after every conv but the first
+  spectral_norm: bool = False  # SN-GAN's "standard CNN" when True
+  num_classes: int = 0  # 0: unconditional
+  axis_name: Optional[str] = DATA_AXIS
+
+  @nn.compact
+  def __call__(self, x, labels=None, *, train: bool = True):
+    steps = num_resolution_steps(x.shape[1], x.shape[2], "dcgan discriminator")
+    require_labels(labels, self.num_classes, "dcgan discriminator")
+    kernel = (self.kernel_size, self.kernel_size)
+    for i in range(steps):
+      normalize = self.batch_norm and i > 0
+      features = self.base_features * 2 ** i
+      if self.spectral_norm:
+        x = SNConv(features, kernel, strides=2, use_bias=not normalize,
+                   kernel_init=WEIGHT_INIT)(x, train=train)
+      else:
+        x = nn.Conv(features, kernel, strides=(2, 2), padding="SAME",
+                    use_bias=not normalize, kernel_init=WEIGHT_INIT)(x)
+      if normalize:
+        x = nn.BatchNorm(use_running_average=not train, scale_init=gain_init,
+                         axis_name=self.axis_name)(x)
+      x = nn.leaky_relu(x, self.leaky_relu_slope)
+    h = jnp.reshape(x, (x.shape[0], -1))
+    return ProjectionHead(self.num_classes, spectral_norm=self.spectral_norm,
+                          kernel_init=WEIGHT_INIT)(h, labels, train=train)
