@@ -7,7 +7,16 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_force_host_platform_device_count=4").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+import tempfile  # noqa: E402
+
 import pytest  # noqa: E402
+
+# One persistent compilation cache per session, shared with the subprocesses
+# the tests launch: a resumed run reuses the straight run's programs.
+os.environ["GAN_JAX_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="gan_jax_xla_cache_")
+from gan_jax import compilation_cache  # noqa: E402
+
+compilation_cache.enable()
 
 
 @pytest.fixture(scope="session")

@@ -119,10 +119,12 @@ def _register_synthetic():
 def _register_images():
   import tensorflow_datasets as tfds
 
-  from gan_jax.data import fashion_mnist, mnist
+  from gan_jax.data import fashion_mnist, mnist, synthetic
 
   needs_tf = "Preparing it needs TensorFlow: pip install -e '.[prepare]'."
   for name, shape, extra in (
+      ("blobs", (28, 28, 1), dict(
+          builder=lambda d: synthetic.Blobs(data_dir=d), auto_prepare=True)),
       ("mnist", (28, 28, 1), dict(fetch=mnist.fetch, needs_tensorflow=True,
                                   prepare_hint=needs_tf)),
       ("fashion_mnist", (28, 28, 1), dict(

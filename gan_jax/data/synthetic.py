@@ -4,6 +4,9 @@
 * `grid25`: 25 Gaussians with means {-4, -2, 0, 2, 4}^2, sigma 0.05.
   (The VEEGAN / PacGAN protocol: Srivastava et al. 2017; Lin et al. 2018.)
 * `normal1d`: N(10, 4), mean 10 and variance 4: the explainers' toy data.
+* `blobs`: 28x28 grey images of one Gaussian blob whose position on a ring
+  is the class (10 classes), with random jitter and width: a tiny labelled
+  image set that needs no download, for tests and smoke runs of image models.
 
 Each split is drawn from its own fixed seed, so a prepared dataset is the
 same bytes on every machine.
@@ -98,3 +101,41 @@ class Normal1d(tfds.core.GeneratorBasedBuilder):
     points = (self.MEAN + self.STD * rng.standard_normal((count, 1))).astype(np.float32)
     for i, point in enumerate(points):
       yield i, {"x": point}
+
+
+class Blobs(tfds.core.GeneratorBasedBuilder):
+  """28x28x1 uint8 images of a Gaussian blob; the label is its ring position."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First release."}
+  SIZE = 28
+  NUM_CLASSES = 10
+  COUNTS = {"train": 10_000, "test": 1_000}
+
+  def _info(self):
+    return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict({
+            "image": tfds.features.Tensor(shape=(self.SIZE, self.SIZE, 1), dtype=np.uint8),
+            "label": tfds.features.ClassLabel(num_classes=self.NUM_CLASSES)}),
+        supervised_keys=("image", "label"),
+        description=self.__doc__)
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    return {split: self._generate_examples(split, count)
+            for split, count in self.COUNTS.items()}
+
+  def _generate_examples(self, split, count):
+    rng = np.random.default_rng(_SPLIT_SEEDS[split])
+    labels = rng.integers(self.NUM_CLASSES, size=count)
+    angles = 2 * np.pi * labels / self.NUM_CLASSES
+    centre = (self.SIZE - 1) / 2
+    rows = centre + 8 * np.sin(angles) + rng.normal(0, 0.7, count)
+    cols = centre + 8 * np.cos(angles) + rng.normal(0, 0.7, count)
+    widths = rng.uniform(1.5, 3.0, count)
+    grid = np.arange(self.SIZE, dtype=np.float64)
+    for i in range(count):
+      blob = np.exp(-((grid[:, None] - rows[i]) ** 2 + (grid[None, :] - cols[i]) ** 2)
+                    / (2 * widths[i] ** 2))
+      image = np.round(255 * blob).astype(np.uint8)[..., None]
+      yield i, {"image": image, "label": int(labels[i])}
