@@ -17,7 +17,7 @@ def get_config(arg=None):
   c.dataset.name = "mnist"
   c.dataset.preprocessing = "dynamic_binarize"
   c.batch_size = 128
-  c.num_train_steps = 20_000
+  c.num_train_steps = 8_000
   c.latent_dim = 32
   del c.generator, c.discriminator, c.loss, c.regularizers
   del c.n_critic, c.pack_size, c.weight_clip, c.num_classes, c.augment, c.ema
@@ -31,11 +31,11 @@ def get_config(arg=None):
   c.optimizer.autoencoder.schedule = "cosine"
   c.optimizer.autoencoder.decay_steps = c.num_train_steps
   c.log_every_steps = 200
-  c.eval_every_steps = 2000
-  c.checkpoint_every_steps = 2000
+  c.eval_every_steps = 1000
+  c.checkpoint_every_steps = 1000
   # In-training evaluation: the whole test set, one-sample ELBO (the final
   # `python -m gan_jax.evaluate` adds the k=100 IWAE bound).
-  c.eval = ConfigDict(dict(num_samples=64, seed=0, iwae_samples=1, num_test_examples=0))
+  c.eval = ConfigDict(dict(num_samples=1000, seed=0, iwae_samples=1, num_test_examples=0))
   if arg == "tiny":
     shrink(c)
   return c

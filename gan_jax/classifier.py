@@ -21,6 +21,7 @@ maps other ranges and sizes there first.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.resources
 import json
@@ -49,7 +50,7 @@ VALUE_RANGE = (-1.0, 1.0)
 # What every provenance file records; `load_classifier` checks for each.
 PROVENANCE_FIELDS = (
     "name", "dataset", "splits", "seed", "epochs", "batch_size", "learning_rate",
-    "max_shift", "architecture", "num_params", "test_accuracy", "train_seconds",
+    "max_shift", "flip", "architecture", "num_params", "test_accuracy", "train_seconds",
     "command", "versions", "weights_file", "sha256",
 )
 
@@ -63,31 +64,40 @@ def weights_dir() -> str:
 
 
 class ConvNet(nn.Module):
-  """3x3 conv + ReLU + 2x2 max-pool per width (28 -> 14 -> 7 -> 3), then a
-  dense ReLU layer (the features) and the class logits."""
+  """A stride-2 conv + ReLU per width (28 -> 14 -> 7 -> 4), then a dense ReLU
+  layer (the features) and the class logits.
+
+  Strided convs rather than conv + max-pool: on CPU that is about 5x cheaper
+  per step (a quarter of the multiply-adds, and no select-and-scatter in the
+  gradient), which keeps training to minutes on two cores. The 5x5 kernels
+  of the first two layers cost little more than 3x3 ones at these widths.
+  """
 
   widths: Sequence[int] = (32, 64, 128)
+  kernel_sizes: Sequence[int] = (5, 5, 3)
   feature_dim: int = 128
   num_classes: int = 10
   dropout_rate: float = 0.3
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> tuple[jax.Array, jax.Array]:
-    for width in self.widths:
-      x = nn.relu(nn.Conv(width, (3, 3))(x))
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    for width, size in zip(self.widths, self.kernel_sizes, strict=True):
+      x = nn.relu(nn.Conv(width, (size, size), strides=(2, 2))(x))
     features = nn.relu(nn.Dense(self.feature_dim)(x.reshape(x.shape[0], -1)))
     hidden = nn.Dropout(self.dropout_rate, deterministic=not train)(features)
     return features, nn.Dense(self.num_classes)(hidden)
 
 
 def architecture(model: ConvNet) -> dict:
-  return {"widths": list(model.widths), "feature_dim": model.feature_dim,
+  return {"widths": list(model.widths), "kernel_sizes": list(model.kernel_sizes),
+          "feature_dim": model.feature_dim,
           "num_classes": model.num_classes, "dropout_rate": model.dropout_rate}
 
 
-def init_params(model: ConvNet, key: jax.Array) -> PyTree:
-  return model.init(key, jnp.zeros((1, *IMAGE_SHAPE)))["params"]
+def init_params(model: ConvNet, key: jax.Array,
+                image_shape: tuple[int, ...] = IMAGE_SHAPE) -> PyTree:
+  # One jitted program: run eagerly, every initializer compiles on its own.
+  return jax.jit(model.init)(key, jnp.zeros((1, *image_shape)))["params"]
 
 
 def count_params(params: PyTree) -> int:
@@ -120,16 +130,27 @@ def random_shift(key: jax.Array, images: jax.Array, max_shift: int,
   return jax.vmap(crop)(padded, offsets)
 
 
+def random_flip(key: jax.Array, images: jax.Array) -> jax.Array:
+  """Mirrors each image left-right with probability 1/2."""
+  flip = jax.random.bernoulli(key, 0.5, (images.shape[0], 1, 1, 1))
+  return jnp.where(flip, images[:, :, ::-1], images)
+
+
 def make_train_step(model: ConvNet, optimizer: optax.GradientTransformation, *,
-                    max_shift: int) -> Callable:
+                    max_shift: int, flip: bool = False) -> Callable:
   """`(state, images, labels, run_key) -> (state, metrics)`, jitted with the
-  state donated. Step `t` draws its shifts and dropout from
-  `fold_in(run_key, t)`, so a run is a function of its seed alone."""
+  state donated. Augmentation: random shifts of up to `max_shift` pixels and,
+  with `flip`, left-right mirroring (for clothes, not digits). Step `t` draws
+  its augmentation and dropout from `fold_in(run_key, t)`, so a run is a
+  function of its seed alone."""
 
   def train_step(state: ClassifierState, images, labels, run_key):
-    shift_key, dropout_key = jax.random.split(jax.random.fold_in(run_key, state.step))
+    step_key = jax.random.fold_in(run_key, state.step)
+    shift_key, dropout_key = jax.random.split(step_key)
     if max_shift:
       images = random_shift(shift_key, images, max_shift)
+    if flip:
+      images = random_flip(jax.random.fold_in(step_key, 1), images)
 
     def loss_fn(params):
       _, logits = model.apply({"params": params}, images, train=True,
@@ -149,7 +170,7 @@ def make_train_step(model: ConvNet, optimizer: optax.GradientTransformation, *,
 
 
 def train(model: ConvNet, images: np.ndarray, labels: np.ndarray, *, epochs: int,
-          batch_size: int, learning_rate: float, seed: int, max_shift: int,
+          batch_size: int, learning_rate: float, seed: int, max_shift: int, flip: bool,
           log: Optional[Callable[[str], None]] = print) -> PyTree:
   """Adam with a cosine decay to 0 over `epochs` passes of `batch_size`
   examples (each epoch a fresh permutation seeded by (seed, epoch); the last
@@ -157,11 +178,11 @@ def train(model: ConvNet, images: np.ndarray, labels: np.ndarray, *, epochs: int
   steps_per_epoch = len(images) // batch_size
   schedule = optax.cosine_decay_schedule(learning_rate, epochs * steps_per_epoch)
   optimizer = optax.adam(schedule)
-  run_key = jax.random.PRNGKey(seed)
-  params = init_params(model, jax.random.fold_in(run_key, -1))
+  init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
+  params = init_params(model, init_key)
   state = ClassifierState(step=jnp.zeros((), jnp.int32), params=params,
                           opt_state=optimizer.init(params))
-  train_step = make_train_step(model, optimizer, max_shift=max_shift)
+  train_step = make_train_step(model, optimizer, max_shift=max_shift, flip=flip)
   for epoch in range(epochs):
     start = time.perf_counter()
     order = np.random.default_rng([seed, epoch]).permutation(len(images))
@@ -254,9 +275,10 @@ def load_classifier(name: str, directory: Optional[str] = None) -> Classifier:
         f"{provenance['sha256']} (recorded in {json_path}), got {actual}. The file "
         f"is corrupt or was changed without its provenance; restore it or rerun:\n"
         f"  {provenance['command']}")
-  model = ConvNet(**{**provenance["architecture"],
-                     "widths": tuple(provenance["architecture"]["widths"])})
-  expected = jax.eval_shape(init_params, model, jax.random.PRNGKey(0))
+  fields = provenance["architecture"]
+  model = ConvNet(**{**fields, "widths": tuple(fields["widths"]),
+                     "kernel_sizes": tuple(fields["kernel_sizes"])})
+  expected = jax.eval_shape(functools.partial(init_params, model), jax.random.PRNGKey(0))
   params = serialization.msgpack_restore(data)
   shapes = jax.tree.map(lambda x: tuple(np.shape(x)), params)
   if shapes != jax.tree.map(lambda x: tuple(x.shape), expected):
@@ -308,11 +330,13 @@ def features_and_probabilities(classifier: Classifier, images, batch_size: int =
   """
   x = to_classifier_input(images, value_range)
   count = len(x)
+  if not count:
+    raise ValueError("features_and_probabilities needs at least one image.")
   devices = jax.local_devices() if shard else jax.local_devices()[:1]
   if batch_size % len(devices):
     devices = devices[:1]
   # No bigger than needed for a small N, but still a multiple of the devices.
-  batch_size = min(batch_size, math.ceil(max(count, 1) / len(devices)) * len(devices))
+  batch_size = min(batch_size, math.ceil(count / len(devices)) * len(devices))
   mesh = Mesh(np.asarray(devices), (DATA_AXIS,))
   params = jax.device_put(classifier.params, NamedSharding(mesh, P()))
   batch_sharding = NamedSharding(mesh, P(DATA_AXIS))

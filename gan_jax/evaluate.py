@@ -9,6 +9,7 @@ metric that fits the dataset as JSON.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Optional
@@ -83,19 +84,38 @@ def test_set_metrics(family, state, images: np.ndarray, seed: int,
   return means
 
 
+def image_metrics(spec: DatasetSpec, family, samples: np.ndarray, data_dir: str,
+                  seed: int, with_floor: bool = True) -> dict:
+  """Classifier-based metrics where the dataset has a reference classifier."""
+  from gan_jax import image_evaluation
+
+  if not (spec.is_image and image_evaluation.has_reference_classifier(spec)):
+    return {}
+  labels = cycling_labels(len(samples), getattr(family, "num_classes", 0))
+  return image_evaluation.classifier_metrics(spec, samples, data_dir, labels=labels,
+                                             seed=seed, with_floor=with_floor)
+
+
 def evaluate_workdir(workdir: str, *, step: Optional[int] = None, num_samples: int = 2500,
-                     seed: int = 0) -> dict:
+                     seed: int = 0, use_ema: bool = True) -> dict:
   from gan_jax.train import resolved_dataset, restore_for_inference
+
+  from gan_jax import provenance
+  from gan_jax.data import pipeline as pipeline_lib
+  from gan_jax.train import data_dir_for
 
   config, family, state = restore_for_inference(workdir, step)
   spec = resolved_dataset(config)
-  samples = generate(family, state, num_samples, seed)
+  sample_fn = jax.jit(functools.partial(family.sample, use_ema=use_ema))
+  samples = generate(family, state, num_samples, seed, sample_fn)
+  generator = state.players.get("generator")
   results = {"step": int(state.step), "num_samples": num_samples, "seed": seed,
-             "dataset": spec.name, **score_samples(spec, samples)}
+             "dataset": spec.name, "config_sha256": provenance.config_hash(config),
+             "used_ema": bool(use_ema and generator is not None
+                              and generator.ema_params is not None),
+             **score_samples(spec, samples),
+             **image_metrics(spec, family, samples, data_dir_for(config), seed)}
   if hasattr(family, "evaluate_batch"):
-    from gan_jax.data import pipeline as pipeline_lib
-    from gan_jax.train import data_dir_for
-
     test = pipeline_lib.load_eval_split(spec, "test", data_dir_for(config))
     results.update(test_set_metrics(family, state, test["x"], seed))
     results["num_test_examples"] = len(test["x"])
@@ -111,12 +131,14 @@ def define_flags():
   flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
   flags.DEFINE_integer("num_samples", 2500, "Samples to draw.")
   flags.DEFINE_integer("seed", 0, "Sampling seed.")
+  flags.DEFINE_bool("use_ema", True, "Sample with the generator's EMA weights where they "
+                    "exist.")
 
 
 def main(argv):
   del argv
   results = evaluate_workdir(FLAGS.workdir, step=FLAGS.step, num_samples=FLAGS.num_samples,
-                             seed=FLAGS.seed)
+                             seed=FLAGS.seed, use_ema=FLAGS.use_ema)
   os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
   with open(FLAGS.output, "w") as f:
     json.dump(results, f, indent=2)

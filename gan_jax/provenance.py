@@ -8,6 +8,7 @@ and the host's processor, one file per launch (`environment-<step>.json`).
 from __future__ import annotations
 
 import importlib.metadata
+import hashlib
 import json
 import os
 import platform
@@ -26,6 +27,8 @@ RESUME_SAFE_KEYS = frozenset({
     "num_train_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
     "keep_checkpoints", "allow_config_change",
 })
+# Evaluation only reads the state, so its settings may change between resumes.
+RESUME_SAFE_PREFIXES = ("eval.",)
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-datasets",
              "grain", "ml-collections", "numpy", "array-record", "tensorboardX", "gan_jax")
 
@@ -45,12 +48,19 @@ def config_to_dict(config: ml_collections.ConfigDict) -> dict:
   return json.loads(config.to_json_best_effort(sort_keys=True))
 
 
+def config_hash(config: ml_collections.ConfigDict) -> str:
+  """SHA-256 of the resolved config's canonical JSON: names a result's setup."""
+  text = json.dumps(config_to_dict(config), sort_keys=True, default=str)
+  return hashlib.sha256(text.encode()).hexdigest()
+
+
 def changed_keys(saved: dict, current: dict) -> list[str]:
   """Dotted keys whose values differ, ignoring the resume-safe ones."""
   old, new = flatten(saved), flatten(current)
   keys = sorted(k for k in set(old) | set(new)
                 if old.get(k, "<absent>") != new.get(k, "<absent>"))
-  return [k for k in keys if k not in RESUME_SAFE_KEYS]
+  return [k for k in keys
+          if k not in RESUME_SAFE_KEYS and not k.startswith(RESUME_SAFE_PREFIXES)]
 
 
 def check_and_save_config(config: ml_collections.ConfigDict, workdir: str, *,

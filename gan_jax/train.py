@@ -121,6 +121,7 @@ class _Evaluator:
     self.sample_dir = os.path.join(workdir, "samples")
     self.sample_fn = jax.jit(family.sample)
     self._test_images = None
+    self.classifier_metrics = config.eval.get("classifier_metrics", True)
     if hasattr(family, "evaluate_batch"):
       self.evaluate_fn = jax.jit(family.evaluate_batch, static_argnums=3)
 
@@ -128,6 +129,10 @@ class _Evaluator:
     samples = evaluate_lib.generate(self.family, state, self.config.eval.num_samples,
                                     self.config.eval.seed, self.sample_fn)
     results = evaluate_lib.score_samples(self.spec, samples)
+    if self.classifier_metrics:
+      results.update(evaluate_lib.image_metrics(
+          self.spec, self.family, samples, data_dir_for(self.config),
+          self.config.eval.seed, with_floor=self.config.eval.get("floor", True)))
     results.update(self._tracked_parameters(state))
     if hasattr(self.family, "evaluate_batch"):
       results.update(evaluate_lib.test_set_metrics(
@@ -145,7 +150,8 @@ class _Evaluator:
         plots.save_png(path, image)
         self.writer.write_image(step, "samples", image)
         self._write_animation(step)
-    self.writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
+    self.writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()
+                                     if isinstance(v, (int, float))})
     return results
 
   def _test_set(self):

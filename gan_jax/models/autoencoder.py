@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from gan_jax.models.transposed_conv import conv_transpose_layer
 from gan_jax.registry import ConfigError, Registry
 
 ENCODERS: Registry[type[nn.Module]] = Registry("encoder")
@@ -100,6 +101,7 @@ class ConvDecoder(nn.Module):
   features: Sequence[int] = (32, 64)
   kernel_size: int = 3
   hidden_units: int = 256  # 0: one dense layer from z to the feature map
+  conv_transpose: str = "phase"  # or "xla"; the same function, see transposed_conv
 
   @nn.compact
   def __call__(self, z):
@@ -119,7 +121,7 @@ class ConvDecoder(nn.Module):
     h = jnp.reshape(h, (z.shape[0], height // scale, width // scale, self.features[-1]))
     widths = [*reversed(self.features[:-1]), channels]
     for i, out in enumerate(widths):
-      h = nn.ConvTranspose(out, (self.kernel_size,) * 2, strides=(2, 2), padding="SAME")(h)
+      h = conv_transpose_layer(self.conv_transpose)(out, (self.kernel_size,) * 2, strides=(2, 2), padding="SAME")(h)
       if i < len(widths) - 1:
         h = nn.relu(h)
     return h

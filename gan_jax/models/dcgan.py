@@ -29,6 +29,7 @@ import jax.numpy as jnp
 
 from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS
 from gan_jax.models.layers import ConditionalBatchNorm, ProjectionHead, SNConv, require_labels
+from gan_jax.models.transposed_conv import conv_transpose_layer
 from gan_jax.registry import ConfigError
 
 # Image side -> side of G's first feature map (and of D's last one).
@@ -56,6 +57,9 @@ class DCGANGenerator(nn.Module):
   base_features: int = 64  # width of the last hidden layer; doubles towards z
   kernel_size: int = 4
   num_classes: int = 0  # 0: unconditional
+  # "phase": the same function and parameters as "xla" (nn.ConvTranspose),
+  # computed as four stride-1 convolutions; ~2x faster steps on XLA:CPU.
+  conv_transpose: str = "phase"
   axis_name: Optional[str] = DATA_AXIS
 
   @nn.compact
@@ -78,12 +82,13 @@ class DCGANGenerator(nn.Module):
     x = nn.Dense(side * side * features, use_bias=False, kernel_init=WEIGHT_INIT)(z)
     x = norm_relu(jnp.reshape(x, (z.shape[0], side, side, features)))
     kernel = (self.kernel_size, self.kernel_size)
+    conv_transpose = conv_transpose_layer(self.conv_transpose)
     for _ in range(steps - 1):
       features //= 2
-      x = nn.ConvTranspose(features, kernel, strides=(2, 2), padding="SAME",
+      x = conv_transpose(features, kernel, strides=(2, 2), padding="SAME",
                            use_bias=False, kernel_init=WEIGHT_INIT)(x)
       x = norm_relu(x)
-    x = nn.ConvTranspose(channels, kernel, strides=(2, 2), padding="SAME",
+    x = conv_transpose(channels, kernel, strides=(2, 2), padding="SAME",
                          kernel_init=WEIGHT_INIT)(x)
     return jnp.tanh(x)
 

@@ -1,0 +1,329 @@
+"""Every train-step benchmark in one command: a JSON file and a Markdown table.
+
+    python benchmarks/step_suite.py [--cases=dcgan_mnist_b64,ring8_b256]
+        [--pipeline_batch_sizes=64,256] [--windows=5] [--window_seconds=1]
+        [--output=benchmarks/results/step_suite.json]
+
+Cases (a config at one batch size, fed one fixed batch of random data):
+  dcgan_mnist_b64, dcgan_mnist_b256  configs/dcgan_mnist.py, with each
+      `conv_transpose` implementation ("xla": nn.ConvTranspose, "phase":
+      gan_jax.models.transposed_conv.PhaseConvTranspose).
+  sngan_cifar10_b64  the SN-GAN ResNet on 32x32x3 arrays (CIFAR-10 is not
+      available offline), hinge loss, narrower than the paper's by default
+      (--sngan_features) to fit the suite's few minutes on a CPU.
+  ring8_b256  configs/ring8.py, the 2-D MLP GAN.
+Plus the MNIST input pipeline alone, at each of --pipeline_batch_sizes.
+
+Per variant: compile time (lower + compile of the step), steps/s and
+examples/s (median over timed windows after warm-up; examples are real
+examples consumed, batch_size x n_critic per step), and the FLOP rate as a
+fraction of the float32 matmul peak measured in the same process. The FLOPs
+are XLA's cost analysis of the reference ("xla") variant's step, one number
+per architecture, so a reformulation that does more (or less) arithmetic is
+ranked by time alone. A case's variants are timed in alternating windows, so
+a load change on a shared machine hits both alike; their speedup is the
+median of the per-window ratios.
+
+The matmul peak is measured before and after the cases, and the higher
+(less disturbed) of the two is used: on a shared machine both vary.
+
+Memory: XLA's own buffer sizes for the step (arguments + outputs - aliased +
+temporaries), which are the step's and nothing else's; and the device's peak
+bytes in use where it reports them (accelerators), else the process's peak
+RSS over the variant's warm-up steps. Both of the latter are whole-process
+figures: the allocator keeps memory freed by earlier cases.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from ml_collections import ConfigDict
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from configs import dcgan_mnist, default, ring8  # noqa: E402
+from gan_jax import provenance  # noqa: E402
+from gan_jax.data import DataNotPreparedError, dataset_spec, default_data_dir  # noqa: E402
+from gan_jax.data.pipeline import InputPipeline, load_split  # noqa: E402
+from gan_jax.families import build_family  # noqa: E402
+from gan_jax.models import GENERATORS  # noqa: E402
+from gan_jax.step import make_mesh, make_train_step, replicated  # noqa: E402
+
+REFERENCE = "xla"
+MIB = 2 ** 20
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("cases", None, "Cases to run (default: all).")
+flags.DEFINE_list("pipeline_batch_sizes", ["64", "256"],
+                  "MNIST input-pipeline batch sizes; empty to skip.")
+flags.DEFINE_integer("windows", 5, "Timed windows per variant.")
+flags.DEFINE_float("window_seconds", 1.0, "Length of a timed window (at least one step).")
+flags.DEFINE_integer("warmup_steps", 1, "Untimed steps after compiling.")
+flags.DEFINE_list("sngan_features", ["32", "32"],
+                  "SN-GAN generator and discriminator widths (the paper's: 256,128).")
+flags.DEFINE_string("output", "benchmarks/results/step_suite.json", "JSON output.")
+
+
+def dcgan_config(batch_size: int) -> ConfigDict:
+  c = dcgan_mnist.get_config()
+  c.batch_size = batch_size
+  return c
+
+
+def sngan_config() -> ConfigDict:
+  """SN-GAN's CIFAR-10 setup (Miyato et al. 2018) at --sngan_features widths,
+  with one D update per step (the paper: five)."""
+  g_features, d_features = map(int, FLAGS.sngan_features)
+  c = default.get_config()
+  c.dataset.name = "cifar10"
+  c.batch_size = 64
+  c.latent_dim = 128
+  c.generator = ConfigDict(dict(name="sngan_resnet", features=g_features))
+  c.discriminator = ConfigDict(dict(name="sngan_resnet", features=d_features))
+  c.loss.name = "hinge"
+  for player in (c.optimizer.generator, c.optimizer.discriminator):
+    player.learning_rate, player.b1, player.b2 = 2e-4, 0.0, 0.9
+  return c
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+  name: str
+  make_config: Callable[[], ConfigDict]
+  variants: tuple[str, ...] = (REFERENCE,)  # conv_transpose implementations
+
+
+CASES = {case.name: case for case in (
+    Case("dcgan_mnist_b64", lambda: dcgan_config(64), (REFERENCE, "phase")),
+    Case("dcgan_mnist_b256", lambda: dcgan_config(256), (REFERENCE, "phase")),
+    Case("sngan_cifar10_b64", sngan_config),
+    Case("ring8_b256", ring8.get_config),
+)}
+
+
+def conv_transpose_variant(config: ConfigDict, variant: str) -> ConfigDict:
+  """The config with its generator's transposed convolutions set to `variant`."""
+  if "conv_transpose" in {f.name for f in dataclasses.fields(
+      GENERATORS.get(config.generator.name))}:
+    config.generator.conv_transpose = variant
+  return config
+
+
+def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:
+  """Float32 FLOP/s of the fastest of `repeats` n x n matmuls."""
+  a = jnp.ones((n, n), jnp.float32)
+  matmul = jax.jit(lambda x: x @ x)
+  matmul(a).block_until_ready()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    matmul(a).block_until_ready()
+    times.append(time.perf_counter() - start)
+  return 2 * n ** 3 / min(times)
+
+
+def reset_peak_rss() -> bool:
+  """Resets Linux's per-process RSS high-water mark; False where it cannot."""
+  try:
+    with open("/proc/self/clear_refs", "w") as f:
+      f.write("5")
+    return True
+  except OSError:
+    return False
+
+
+def peak_rss_bytes() -> int:
+  try:
+    with open("/proc/self/status") as f:
+      for line in f:
+        if line.startswith("VmHWM:"):
+          return int(line.split()[1]) * 1024
+  except OSError:
+    pass
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+class CompiledStep:
+  """One variant's compiled step, with its state and a fixed random batch."""
+
+  def __init__(self, config: ConfigDict, variant: str):
+    config = conv_transpose_variant(config, variant)
+    spec = dataset_spec(config)
+    family = build_family(config, spec.example_shape)
+    mesh = make_mesh()
+    self.state = jax.jit(lambda: family.create_state(config),
+                         out_shardings=replicated(mesh))()
+    # Random values in the data's range: throughput does not depend on them.
+    shape = (family.batches_per_step, config.batch_size, *spec.example_shape)
+    self.batches = {"x": np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)}
+    start = time.perf_counter()
+    self.compiled = make_train_step(family, mesh).lower(self.state, self.batches).compile()
+    self.compile_seconds = time.perf_counter() - start
+    self.examples_per_step = config.batch_size * family.batches_per_step
+    self.flops = float(self.compiled.cost_analysis().get("flops", 0.0))
+    buffers = self.compiled.memory_analysis()
+    self.xla_memory = {
+        name: getattr(buffers, f"{name}_size_in_bytes", None)
+        for name in ("argument", "output", "alias", "temp", "generated_code")}
+
+  def run(self, num_steps: int) -> float:
+    """Runs `num_steps` steps; returns their wall-clock seconds."""
+    start = time.perf_counter()
+    for _ in range(num_steps):
+      self.state, metrics = self.compiled(self.state, self.batches)
+    jax.block_until_ready(metrics)
+    return time.perf_counter() - start
+
+
+def step_bytes(buffers: dict):
+  if None in buffers.values():
+    return None
+  return buffers["argument"] + buffers["output"] - buffers["alias"] + buffers["temp"]
+
+
+def device_peak_bytes():
+  stats = jax.devices()[0].memory_stats()
+  return None if stats is None else stats.get("peak_bytes_in_use")
+
+
+def benchmark_case(case: Case) -> dict:
+  steps, results = {}, {}
+  for variant in case.variants:
+    step = CompiledStep(case.make_config(), variant)
+    rss_case_scope = reset_peak_rss()
+    step.run(FLAGS.warmup_steps)
+    seconds_per_step = step.run(1)
+    steps[variant] = step
+    results[variant] = {
+        "compile_seconds": step.compile_seconds, "executed_flops": step.flops,
+        "steps_per_window": max(1, round(FLAGS.window_seconds / seconds_per_step)),
+        "memory": {"xla_step_bytes": step_bytes(step.xla_memory),
+                   "xla_buffer_bytes": step.xla_memory,
+                   "device_peak_bytes": device_peak_bytes(),
+                   "peak_rss_bytes": peak_rss_bytes(),
+                   "peak_rss_scope": "warmup" if rss_case_scope else "process lifetime"},
+        "rates": []}
+  for _ in range(FLAGS.windows):
+    for variant, step in steps.items():
+      count = results[variant]["steps_per_window"]
+      results[variant]["rates"].append(count / step.run(count))
+  reference_flops = results[REFERENCE]["executed_flops"]
+  for variant, result in results.items():
+    steps_per_sec = statistics.median(result["rates"])
+    result.update(steps_per_sec=steps_per_sec,
+                  examples_per_sec=steps_per_sec * steps[variant].examples_per_step,
+                  reference_flops=reference_flops)
+  config = case.make_config()
+  summary = {"batch_size": config.batch_size, "n_critic": config.n_critic,
+             "generator": config.generator.to_dict(),
+             "discriminator": config.discriminator.to_dict(), "variants": results}
+  for variant in case.variants[1:]:
+    ratios = [new / old for new, old in zip(results[variant]["rates"],
+                                            results[REFERENCE]["rates"])]
+    summary[f"speedup_{variant}_vs_{REFERENCE}"] = statistics.median(ratios)
+  return summary
+
+
+def benchmark_pipeline(batch_size: int) -> dict:
+  """The MNIST input pipeline alone: batches it delivers, as device arrays."""
+  config = dcgan_config(batch_size)
+  spec = dataset_spec(config)
+  data_dir = config.dataset.data_dir or default_data_dir()
+  try:
+    arrays = load_split(spec, "train", data_dir)
+  except DataNotPreparedError as error:
+    return {"skipped": str(error)}
+  pipeline = InputPipeline(arrays, spec.preprocess, global_batch_size=batch_size,
+                           batches_per_step=1, seed=0, mesh=make_mesh())
+  batches = pipeline.iterate(0)
+  try:
+    for _ in range(FLAGS.warmup_steps + 1):
+      jax.block_until_ready(next(batches))
+    rates = []
+    for _ in range(FLAGS.windows):
+      count, start = 0, time.perf_counter()
+      while time.perf_counter() - start < FLAGS.window_seconds:
+        jax.block_until_ready(next(batches))
+        count += 1
+      rates.append(count / (time.perf_counter() - start))
+  finally:
+    batches.close()
+  batches_per_sec = statistics.median(rates)
+  return {"batches_per_sec": batches_per_sec, "examples_per_sec": batches_per_sec * batch_size,
+          "rates": rates}
+
+
+def markdown(report: dict) -> str:
+  lines = [
+      f"matmul peak: {report['matmul_peak_flops'] / 1e9:.1f} GFLOP/s (float32, "
+      f"{report['environment']['cpu']}, {report['backend']})", "",
+      "| case | conv_transpose | batch | steps/s | examples/s | compile s | ref GFLOP/step "
+      "| % of matmul peak | XLA step MiB | process peak MiB | speedup |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+  for name, case in report["cases"].items():
+    for variant, r in case["variants"].items():
+      memory = r["memory"]
+      peak = memory["device_peak_bytes"] or memory["peak_rss_bytes"]
+      step = memory["xla_step_bytes"]
+      speedup = case.get(f"speedup_{variant}_vs_{REFERENCE}")
+      lines.append(
+          f"| {name} | {variant} | {case['batch_size']} | {r['steps_per_sec']:.2f} "
+          f"| {r['examples_per_sec']:.0f} | {r['compile_seconds']:.1f} "
+          f"| {r['reference_flops'] / 1e9:.2f} | {100 * r['fraction_of_matmul_peak']:.1f} "
+          f"| {'' if step is None else f'{step / MIB:.1f}'} | {peak / MIB:.0f} "
+          f"| {'' if speedup is None else f'{speedup:.2f}x'} |")
+  if report["pipeline"]:
+    lines += ["", "| MNIST input pipeline, batch | batches/s | images/s |", "|---:|---:|---:|"]
+    for batch_size, r in report["pipeline"].items():
+      if "skipped" in r:
+        lines.append(f"| {batch_size} | skipped: not prepared | |")
+      else:
+        lines.append(f"| {batch_size} | {r['batches_per_sec']:.1f} "
+                     f"| {r['examples_per_sec']:.0f} |")
+  return "\n".join(lines)
+
+
+def main(argv):
+  del argv
+  names = FLAGS.cases or list(CASES)
+  unknown = sorted(set(names) - set(CASES))
+  if unknown:
+    raise app.UsageError(f"Unknown case(s) {', '.join(unknown)}; valid: {', '.join(CASES)}.")
+  start = time.perf_counter()
+  peak_before = matmul_peak_flops()
+  cases = {}
+  for name in names:
+    cases[name] = benchmark_case(CASES[name])
+    print(f"{name}: done after {time.perf_counter() - start:.0f} s", flush=True)
+  peaks = [peak_before, matmul_peak_flops()]
+  for case in cases.values():
+    for result in case["variants"].values():
+      result["fraction_of_matmul_peak"] = (result["reference_flops"] * result["steps_per_sec"]
+                                           / max(peaks))
+  report = {"backend": jax.default_backend(), "devices": len(jax.devices()),
+            "environment": provenance.environment(), "matmul_peak_flops": max(peaks),
+            "matmul_peak_flops_before_after": peaks, "windows": FLAGS.windows,
+            "window_seconds": FLAGS.window_seconds, "cases": cases, "pipeline": {}}
+  for batch_size in map(int, FLAGS.pipeline_batch_sizes):
+    report["pipeline"][batch_size] = benchmark_pipeline(batch_size)
+  report["wall_seconds"] = time.perf_counter() - start
+  os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
+  with open(FLAGS.output, "w") as f:
+    json.dump(report, f, indent=2)
+  print(markdown(report))
+
+
+if __name__ == "__main__":
+  app.run(main)

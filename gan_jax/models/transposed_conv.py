@@ -1,0 +1,138 @@
+"""Stride-2 transposed convolutions as four ordinary convolutions.
+
+`nn.ConvTranspose(strides=2, padding="SAME")` calls `lax.conv_transpose`,
+which, with flax's default `transpose_kernel=False`, does not flip the
+kernel: along each spatial axis it correlates the input x (length n), dilated
+by 2 (a zero between neighbours) and padded by (a, k - a) zeros with
+a = ceil(k / 2) for a kernel of k >= 2 taps, with the kernel w:
+
+    y[o] = sum_t w[t] * dilated[o + t - a],   o = 0 .. 2n - 1.
+
+dilated[j] is x[j / 2] for even j and zero otherwise, so output o = 2p + r
+only meets the taps t with t = a - r (mod 2), at input p + (r + t - a) / 2:
+
+    y[2p + r] = sum_{t = t_r, t_r + 2, ...} w[t] * x[p + (r + t - a) / 2].
+
+Each output phase r in {0, 1} is thus a stride-1 correlation of the
+undilated x with every other tap of w, starting at t_r = (a - r) mod 2,
+padded by (a - r - t_r) / 2 before. In 2-D the four phases (r, c) use
+w[t_r::2, t_c::2], and interleaving them (depth to space) gives y. This is the
+same sum, term for term, minus the dilation's zeros; only the summation order,
+hence float round-off, differs.
+
+Why bother: on XLA:CPU the weight gradient of the dilated form is very slow
+(most of a DCGAN step), while each phase's is an ordinary convolution's.
+
+`PhaseConvTranspose` has nn.ConvTranspose's fields, parameter names, shapes
+and initialisation, so the two are interchangeable on the same checkpoint;
+`conv_transpose_layer(name)` picks one, for a model field.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from gan_jax.registry import Registry
+
+# The stride this module decomposes; the phase count per axis.
+STRIDE = 2
+
+CONV_TRANSPOSE_LAYERS: Registry[type[nn.ConvTranspose]] = Registry(
+    "conv_transpose implementation")
+
+
+def conv_transpose_layer(name: str) -> type[nn.ConvTranspose]:
+  """The transposed-convolution module a model builds: "xla" is
+  nn.ConvTranspose, "phase" the same function as four convolutions."""
+  return CONV_TRANSPOSE_LAYERS.get(name)
+
+
+def axis_phases(kernel_size: int) -> tuple[tuple[int, tuple[int, int]], ...]:
+  """Per output phase r = 0, 1 of one axis: the first kernel tap the phase
+  uses (it uses every other one from there) and the (before, after) padding
+  of its stride-1 correlation, which keeps the input's length."""
+  front = (kernel_size + 1) // 2  # lax's "SAME" padding before the dilated input
+  phases = []
+  for r in range(STRIDE):
+    first = (front - r) % STRIDE
+    num_taps = len(range(first, kernel_size, STRIDE))
+    before = (front - r - first) // STRIDE
+    phases.append((first, (before, num_taps - 1 - before)))
+  return tuple(phases)
+
+
+def phase_conv_transpose(x: jax.Array, kernel: jax.Array, *, precision=None,
+                         preferred_element_type=None) -> jax.Array:
+  """`lax.conv_transpose(x, kernel, (2,) * d, "SAME")` with an unflipped kernel,
+  for x (batch, *spatial, in) and kernel (*window, in, out), every window
+  side >= 2 (d spatial axes)."""
+  d = x.ndim - 2
+  channels_last = (0, d + 1, *range(1, d + 1))
+  dimension_numbers = lax.ConvDimensionNumbers(
+      lhs_spec=channels_last, rhs_spec=(d + 1, d, *range(d)), out_spec=channels_last)
+  outputs = []
+  # Phase (r_1, ..., r_d) holds y[:, 2 p_1 + r_1, ..., 2 p_d + r_d, :].
+  for phases in itertools.product(*(axis_phases(k) for k in kernel.shape[:d])):
+    sub_kernel = kernel[tuple(slice(first, None, STRIDE) for first, _ in phases)]
+    outputs.append(lax.conv_general_dilated(
+        x, sub_kernel, (1,) * d, [padding for _, padding in phases],
+        dimension_numbers=dimension_numbers, precision=precision,
+        preferred_element_type=preferred_element_type))
+  y = jnp.reshape(jnp.stack(outputs), (STRIDE,) * d + outputs[0].shape)
+  # (r_1..r_d, batch, p_1..p_d, out) -> (batch, p_1, r_1, ..., p_d, r_d, out)
+  interleaved = [d, *itertools.chain.from_iterable((d + 1 + i, i) for i in range(d)), 2 * d + 1]
+  y = jnp.transpose(y, interleaved)
+  return jnp.reshape(y, (x.shape[0], *(STRIDE * n for n in x.shape[1:-1]), y.shape[-1]))
+
+
+class PhaseConvTranspose(nn.ConvTranspose):
+  """nn.ConvTranspose, computed by `phase_conv_transpose` where that applies:
+  stride 2 on every axis, "SAME" padding, no kernel dilation or mask, an
+  unflipped kernel (transpose_kernel=False) of side >= 2. Any other setting
+  runs nn.ConvTranspose's own computation."""
+
+  def _decomposable(self, kernel_size: tuple[int, ...]) -> bool:
+    def per_axis(value) -> tuple[int, ...]:
+      value = 1 if value is None else value  # None means 1, as in nn.ConvTranspose
+      return (value,) * len(kernel_size) if isinstance(value, int) else tuple(value)
+
+    return (per_axis(self.strides) == (STRIDE,) * len(kernel_size)
+            and isinstance(self.padding, str) and self.padding == "SAME"
+            and per_axis(self.kernel_dilation) == (1,) * len(kernel_size)
+            and self.mask is None and not self.transpose_kernel
+            and min(kernel_size) >= 2)
+
+  @nn.compact
+  def __call__(self, inputs: jax.Array) -> jax.Array:
+    kernel_size = ((self.kernel_size,) if isinstance(self.kernel_size, int)
+                   else tuple(self.kernel_size))
+    if not self._decomposable(kernel_size):
+      return super().__call__(inputs)
+    # Leading batch axes flattened into one, as nn.ConvTranspose does.
+    batch_shape = inputs.shape[:inputs.ndim - len(kernel_size) - 1]
+    x = jnp.reshape(inputs, (-1, *inputs.shape[len(batch_shape):]))
+    # Created in nn.ConvTranspose's order, so the same key initialises both alike.
+    kernel = self.param("kernel", self.kernel_init,
+                        kernel_size + (x.shape[-1], self.features), self.param_dtype)
+    bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+            if self.use_bias else None)
+    x, kernel, bias = self.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    y = phase_conv_transpose(x, kernel, precision=self.precision,
+                             preferred_element_type=self.preferred_element_type)
+    if bias is not None:
+      y = y + bias
+    return jnp.reshape(y, (*batch_shape, *y.shape[1:]))
+
+
+# Flax names an unnamed submodule after its class ("ConvTranspose_0"), and the
+# name is both the parameter path and what the init key is folded with; the
+# shared name makes the two layers' checkpoints and initialisations identical.
+PhaseConvTranspose.__name__ = "ConvTranspose"
+
+CONV_TRANSPOSE_LAYERS.register("xla")(nn.ConvTranspose)
+CONV_TRANSPOSE_LAYERS.register("phase")(PhaseConvTranspose)

@@ -1,0 +1,134 @@
+"""PhaseConvTranspose against nn.ConvTranspose: same parameters, same outputs,
+same gradients (up to float32 round-off: the sums run in another order).
+
+Compiling, not running, takes the time here: each test compiles its cases as
+one unoptimised program, and variables are filled from numpy, not by `init`.
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax.models.transposed_conv import PhaseConvTranspose, conv_transpose_layer
+from gan_jax.registry import ConfigError
+
+# (batch, input side, in channels, out features): 7 -> 14, 4 -> 8, 14 -> 28.
+SHAPES = [(2, 7, 6, 5), (3, 4, 8, 3), (1, 14, 3, 1)]
+RTOL = 1e-5
+
+
+def _normal(shape, seed):
+  return jnp.asarray(np.random.default_rng(seed).normal(size=shape).astype(np.float32))
+
+
+def _random_variables(options, x, seed=1):
+  """nn.ConvTranspose's variables, unit normal (the bias too, so that adding
+  it is checked)."""
+  shapes = jax.eval_shape(nn.ConvTranspose(**options).init, jax.random.PRNGKey(0), x)
+  leaves, tree = jax.tree.flatten(shapes)
+  return jax.tree.unflatten(tree, [_normal(leaf.shape, seed + i) for i, leaf in enumerate(leaves)])
+
+
+def _compiled(fn, *args):
+  """`fn` compiled for `args` without LLVM's optimisations, which would double
+  the compile time of these tiny programs."""
+  return jax.jit(fn).lower(*args).compile({"xla_backend_optimization_level": 0})
+
+
+def _assert_close(actual, expected):
+  # Round-off relative to the largest value, as the sums mix signs.
+  expected = np.asarray(expected)
+  scale = max(float(np.max(np.abs(expected))), 1.0)
+  np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=RTOL * scale)
+
+
+def _assert_same_functions(cases):
+  """For each (options, x): PhaseConvTranspose(**options) and
+  nn.ConvTranspose(**options) give the same output, and the same
+  vector-Jacobian product with respect to the variables and to x."""
+  arrays = []
+  for options, x in cases:
+    variables = _random_variables(options, x)
+    output = jax.eval_shape(nn.ConvTranspose(**options).apply, variables, x)
+    arrays.append((variables, x, _normal(output.shape, seed=0)))
+
+  def phase_and_reference(arrays):
+    def output_and_vjp(module, variables, x, cotangent):
+      y, pullback = jax.vjp(module.apply, variables, x)
+      return y, pullback(cotangent)
+
+    return [(output_and_vjp(PhaseConvTranspose(**options), *case),
+             output_and_vjp(nn.ConvTranspose(**options), *case))
+            for (options, _), case in zip(cases, arrays)]
+
+  for phase, reference in _compiled(phase_and_reference, arrays)(arrays):
+    jax.tree.map(_assert_close, phase, reference)
+
+
+@pytest.mark.parametrize("kernel_size", [3, 4, 5])
+def test_matches_conv_transpose(kernel_size):
+  cases = []
+  for i, (batch, side, channels, features) in enumerate(SHAPES):
+    options = dict(features=features, kernel_size=(kernel_size, kernel_size),
+                   strides=(2, 2), padding="SAME", use_bias=i % 2 == 0)
+    x = _normal((batch, side, side, channels), seed=i)
+    assert jax.eval_shape(PhaseConvTranspose(**options).apply,
+                          _random_variables(options, x), x).shape == (
+        batch, 2 * side, 2 * side, features)
+    cases.append((options, x))
+  _assert_same_functions(cases)
+
+
+def test_matches_conv_transpose_in_other_layouts():
+  _assert_same_functions([
+      (dict(features=4, kernel_size=(4,), strides=2), _normal((2, 9, 3), 0)),  # 1-D
+      # Unequal sides; the smallest kernel the phases support.
+      (dict(features=4, kernel_size=(2, 3), strides=2), _normal((2, 5, 6, 3), 1)),
+      (dict(features=4, kernel_size=(4, 4), strides=2), _normal((2, 2, 5, 5, 3), 2)),
+      (dict(features=4, kernel_size=(5, 5), strides=2), _normal((5, 5, 3), 3)),  # unbatched
+  ])
+
+
+@pytest.mark.parametrize("options", [
+    dict(strides=(1, 1)), dict(strides=(2, 2), padding="VALID"),
+    dict(strides=(2, 2), transpose_kernel=True), dict(kernel_size=(1, 1), strides=(2, 2)),
+])
+def test_other_settings_run_conv_transpose(options):
+  options = {"features": 4, "kernel_size": (3, 3), **options}
+  x = _normal((2, 5, 5, 3), seed=0)
+  variables = _random_variables(options, x)
+  np.testing.assert_array_equal(PhaseConvTranspose(**options).apply(variables, x),
+                                nn.ConvTranspose(**options).apply(variables, x))
+
+
+class _Upsampler(nn.Module):
+  """Two unnamed transposed convolutions, as in the DCGAN generator."""
+  conv_transpose: str
+
+  @nn.compact
+  def __call__(self, x):
+    layer = conv_transpose_layer(self.conv_transpose)
+    x = layer(6, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
+              kernel_init=nn.initializers.normal(0.02))(x)
+    return layer(1, (4, 4), strides=(2, 2), padding="SAME",
+                 kernel_init=nn.initializers.normal(0.02))(nn.relu(x))
+
+
+def test_same_key_initialises_identical_parameters():
+  x = jnp.ones((1, 7, 7, 8))
+  # An "rbg" key compiles much faster than threefry on CPU; what is tested is
+  # which key each parameter gets, not the generator.
+  key = jax.random.key(3, impl="rbg")
+  xla, phase = (_compiled(_Upsampler(name).init, key, x)(key, x) for name in ("xla", "phase"))
+  assert jax.tree.map(jnp.shape, phase) == {"params": {
+      "ConvTranspose_0": {"kernel": (4, 4, 8, 6)},
+      "ConvTranspose_1": {"kernel": (4, 4, 6, 1), "bias": (1,)}}}
+  jax.tree.map(np.testing.assert_array_equal, phase, xla)
+  assert float(jnp.std(phase["params"]["ConvTranspose_0"]["kernel"])) > 0.01
+
+
+def test_unknown_implementation_is_a_config_error():
+  with pytest.raises(ConfigError, match="phase, xla"):
+    conv_transpose_layer("fft")
