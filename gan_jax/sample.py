@@ -9,6 +9,12 @@ Kinds:
   interpolation  a PNG: each row walks the latent space (slerp) between two
                  random latents in `--steps` steps.
   classes        conditional models: a PNG with one row per class.
+Autoencoders and VAEs (decoder means, i.e. Bernoulli probabilities):
+  reconstructions  test images (odd columns) beside their reconstructions.
+  test_interpolation  rows decoding the straight path between the codes of
+                 two test images (endpoints: the reconstructions).
+  manifold       2-D latents only: decoded grid over the prior's central
+                 quantiles (Kingma & Welling 2014, figure 4).
 EMA weights are used where they exist. Conditional models take `--labels`
 (default: cycling 0..K-1); `raw` writes them beside the samples as
 `<output>.labels.npy`.
@@ -28,7 +34,9 @@ from gan_jax.latents import interpolation_latents
 from gan_jax.registry import ConfigError
 
 FLAGS = flags.FLAGS
-KINDS = ("raw", "grid", "interpolation", "classes")
+KINDS = ("raw", "grid", "interpolation", "classes", "reconstructions",
+         "test_interpolation", "manifold")
+AUTOENCODER_KINDS = ("reconstructions", "test_interpolation", "manifold")
 
 
 def define_flags():
@@ -58,8 +66,34 @@ def parse_labels(values, num: int, num_classes: int):
   return np.resize(labels, num)
 
 
+def _autoencoder_pictures(family, state, spec, kind, num, seed, steps, test_images):
+  if not hasattr(family, "reconstruct"):
+    raise ConfigError(f"--kind={kind} needs an autoencoder or VAE run.")
+  rng = np.random.default_rng(seed)
+  if kind == "reconstructions":
+    inputs = test_images[rng.choice(len(test_images), num, replace=False)]
+    outputs = np.asarray(jax.jit(family.reconstruct)(state, inputs))
+    pairs = np.stack([inputs, outputs], axis=1).reshape(2 * num, *inputs.shape[1:])
+    cols = 2 * int(np.ceil(np.sqrt(num / 2)))
+    return pairs, cols
+  if kind == "test_interpolation":
+    ends = test_images[rng.choice(len(test_images), 2 * num, replace=False)]
+    codes = np.asarray(jax.jit(family.encode)(state, ends))
+    path = interpolation_latents(codes[:num], codes[num:], steps, spherical=False)
+    latents = np.swapaxes(path, 0, 1).reshape(num * steps, -1)
+    return np.asarray(jax.jit(family.decode)(state, latents)), steps
+  if family.latent_dim != 2:
+    raise ConfigError(f"--kind=manifold needs a 2-D latent; this model's is "
+                      f"{family.latent_dim}-D.")
+  from scipy.stats import norm  # the prior's quantiles
+  side = int(np.ceil(np.sqrt(num)))
+  values = norm.ppf(np.linspace(0.05, 0.95, side))
+  latents = np.stack(np.meshgrid(values, values[::-1]), axis=-1).reshape(-1, 2)
+  return np.asarray(jax.jit(family.decode)(state, latents.astype(np.float32))), side
+
+
 def write_samples(family, state, spec, *, kind: str, output: str, num: int, seed: int,
-                  steps: int = 10, labels=None) -> np.ndarray:
+                  steps: int = 10, labels=None, test_images=None) -> np.ndarray:
   """Writes `kind` to `output`; returns the samples drawn."""
   os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
   num_classes = getattr(family, "num_classes", 0)
@@ -75,7 +109,10 @@ def write_samples(family, state, spec, *, kind: str, output: str, num: int, seed
     raise ConfigError(f"--kind={kind} draws images; dataset '{spec.name}' has examples "
                       f"of shape {spec.example_shape}. Use --kind=raw.")
   row_labels = None
-  if kind == "grid":
+  if kind in AUTOENCODER_KINDS:
+    samples, cols = _autoencoder_pictures(family, state, spec, kind, num, seed, steps,
+                                          test_images)
+  elif kind == "grid":
     labels = parse_labels(labels, num, num_classes)
     samples = generate(family, state, num, seed, sample_fn, labels)
     cols = int(np.ceil(np.sqrt(num)))
@@ -113,9 +150,15 @@ def main(argv):
   from gan_jax.train import restore_for_inference, resolved_dataset
 
   config, family, state = restore_for_inference(FLAGS.workdir, FLAGS.step)
-  samples = write_samples(family, state, resolved_dataset(config), kind=FLAGS.kind,
-                          output=FLAGS.output, num=FLAGS.num, seed=FLAGS.seed,
-                          steps=FLAGS.steps, labels=FLAGS.labels)
+  spec = resolved_dataset(config)
+  test_images = None
+  if FLAGS.kind in AUTOENCODER_KINDS[:2]:
+    from gan_jax.data import pipeline as pipeline_lib
+    from gan_jax.train import data_dir_for
+    test_images = pipeline_lib.load_eval_split(spec, "test", data_dir_for(config))["x"]
+  samples = write_samples(family, state, spec, kind=FLAGS.kind, output=FLAGS.output,
+                          num=FLAGS.num, seed=FLAGS.seed, steps=FLAGS.steps,
+                          labels=FLAGS.labels, test_images=test_images)
   print(f"Wrote {FLAGS.kind} ({samples.shape} samples) from step {int(state.step)} "
         f"to {FLAGS.output}")
 

@@ -173,3 +173,37 @@ def test_sample_cli_kinds(conditional_workdir, tmp_path):
   with pytest.raises(ConfigError, match="outside 0..9"):
     write_samples(family, state, spec, kind="raw", output=str(tmp_path / "bad.npy"),
                   num=4, seed=0, labels=["12"])
+
+
+def test_vae_picture_kinds(tmp_path, data_dir):
+  config = _blobs(vae_mnist.get_config("tiny"))
+  config.latent_dim = 2
+  workdir = str(tmp_path / "vae2d")
+  train_and_evaluate(config, workdir)
+  config, family, state = restore_for_inference(workdir)
+  spec = resolved_dataset(config)
+  test = np.random.default_rng(0).integers(0, 2, (20, *IMAGE_SHAPE)).astype(np.float32)
+
+  pairs = write_samples(family, state, spec, kind="reconstructions",
+                        output=str(tmp_path / "rec.png"), num=4, seed=0, test_images=test)
+  inputs, outputs = pairs[0::2], pairs[1::2]
+  assert all(any(np.array_equal(x, t) for t in test) for x in inputs)
+  np.testing.assert_allclose(outputs, np.asarray(family.reconstruct(state, inputs)),
+                             atol=1e-6)
+  assert np.all((outputs > 0) & (outputs < 1))  # Bernoulli means
+
+  path = write_samples(family, state, spec, kind="test_interpolation",
+                       output=str(tmp_path / "interp.png"), num=2, seed=0, steps=5,
+                       test_images=test).reshape(2, 5, *IMAGE_SHAPE)
+  # Endpoints decode the test images' codes: they are reconstructions.
+  rows = np.concatenate([path[:, 0], path[:, -1]])
+  assert all(any(np.allclose(r, np.asarray(family.reconstruct(state, t[None]))[0], atol=1e-5)
+                 for t in test) for r in rows)
+
+  manifold = write_samples(family, state, spec, kind="manifold",
+                           output=str(tmp_path / "manifold.png"), num=9, seed=0)
+  assert manifold.shape == (9, *IMAGE_SHAPE)
+  assert PIL.Image.open(tmp_path / "manifold.png").size[0] > 0
+  with pytest.raises(ConfigError, match="needs an autoencoder"):
+    write_samples(gan.GANFamily.from_config(_conditional_config(), IMAGE_SHAPE), state,
+                  spec, kind="manifold", output=str(tmp_path / "x.png"), num=4, seed=0)
