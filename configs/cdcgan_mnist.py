@@ -1,0 +1,12 @@
+"""Class-conditional DCGAN on MNIST: conditional batch norm in G (a gain and
+bias per class), projection discriminator (Miyato & Koyama 2018). The
+evaluation reports `conditional_accuracy`, the share of samples the
+reference classifier assigns to the requested class."""
+
+from configs import dcgan_mnist
+
+
+def get_config(arg=None):
+  c = dcgan_mnist.get_config(arg)
+  c.num_classes = 10
+  return c

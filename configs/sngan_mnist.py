@@ -1,0 +1,24 @@
+"""SN-GAN ResNet pair (Miyato et al. 2018) on MNIST resized to 32x32, at a
+width a 2-core CPU trains: hinge loss, spectral norm in D, Adam(2e-4, 0, 0.9)."""
+
+from ml_collections import ConfigDict
+
+from configs import dcgan_mnist, default
+
+
+def get_config(arg=None):
+  c = dcgan_mnist.get_config()
+  c.dataset.resolution = 32
+  c.latent_dim = 128
+  c.generator = ConfigDict(dict(name="sngan_resnet", features=32))
+  c.discriminator = ConfigDict(dict(name="sngan_resnet", features=32))
+  c.loss.name = "hinge"
+  for player in (c.optimizer.generator, c.optimizer.discriminator):
+    player.learning_rate, player.b1, player.b2 = 2e-4, 0.0, 0.9
+  c.num_train_steps = 2000
+  if arg == "tiny":
+    default.shrink(c)
+    c.batch_size = 8
+    c.generator.features = c.discriminator.features = 8
+    c.eval.num_samples = 16
+  return c
