@@ -28,10 +28,14 @@ from gan_jax.losses import ADVERSARIAL_LOSSES  # noqa: E402
 from gan_jax.train import train_and_evaluate  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("seeds", 5, "Seeds per (dataset, loss).")
+flags.DEFINE_integer("seeds", 5, "Seeds per (dataset, loss): 0 .. seeds-1.")
+flags.DEFINE_list("only_seeds", None, "Run just these seeds (to split the work "
+                  "over processes with separate --output files).")
 flags.DEFINE_integer("num_train_steps", None, "Override the configs' step count.")
 flags.DEFINE_list("losses", None, "Losses to run (default: every registered one).")
 flags.DEFINE_list("datasets", ["ring8", "grid25"], "Datasets to run.")
+flags.DEFINE_list("merge", None, "Results JSON files of split runs (see --only_seeds) "
+                  "to merge into --output before running.")
 flags.DEFINE_string("workdir_root", "runs/mixtures", "Where the runs' workdirs go.")
 flags.DEFINE_string("output", "experiments/results/mixtures.json", "Results JSON.")
 
@@ -81,11 +85,23 @@ def main(argv):
   if os.path.exists(FLAGS.output):
     with open(FLAGS.output) as f:
       results = json.load(f)["results"]
+  for path in FLAGS.merge or ():
+    with open(path) as f:
+      for dataset, by_loss in json.load(f)["results"].items():
+        for loss, runs in by_loss.items():
+          merged = results.setdefault(dataset, {}).setdefault(loss, [])
+          seen = {r["seed"] for r in merged}
+          merged.extend(r for r in runs if r["seed"] not in seen)
+          merged.sort(key=lambda r: r["seed"])
+  if FLAGS.merge:
+    with open(FLAGS.output, "w") as f:
+      json.dump({"results": results}, f, indent=2)
   for dataset in FLAGS.datasets:
     for loss in losses:
       runs = results.setdefault(dataset, {}).setdefault(loss, [])
       done = {r["seed"] for r in runs}
-      for seed in range(FLAGS.seeds):
+      seeds = [int(s) for s in FLAGS.only_seeds] if FLAGS.only_seeds else range(FLAGS.seeds)
+      for seed in seeds:
         if seed in done:
           continue
         config = run_config(dataset, loss, seed)
