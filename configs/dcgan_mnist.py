@@ -18,7 +18,8 @@ def get_config(arg=None):
   c.batch_size = 64
   c.num_train_steps = 3000
   c.latent_dim = 64
-  c.generator = ConfigDict(dict(name="dcgan", base_features=32, kernel_size=4))
+  c.generator = ConfigDict(dict(name="dcgan", base_features=32, kernel_size=4,
+                                conv_transpose="phase"))
   c.discriminator = ConfigDict(dict(name="dcgan", base_features=32, kernel_size=4))
   c.loss.name = "non_saturating"
   for player in (c.optimizer.generator, c.optimizer.discriminator):
