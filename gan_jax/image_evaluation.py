@@ -59,6 +59,21 @@ def reference_features(dataset_name: str, data_dir: str, count: int) -> Referenc
   return ReferenceFeatures(classifier, features(REFERENCE_SPLIT), features(FLOOR_SPLIT))
 
 
+def _metric_options(count: int, seed: int) -> dict:
+  # KID subsets of at most 1000, as Binkowski et al.
+  return dict(seed=seed, kid_subset_size=min(1000, count))
+
+
+@functools.lru_cache(maxsize=4)
+def floor_metrics(dataset_name: str, data_dir: str, count: int, seed: int) -> dict:
+  """Real training images against the real test images: fixed for a run, so
+  computed once rather than at every in-training evaluation."""
+  reference = reference_features(dataset_name, data_dir, count)
+  return feature_metrics.all_feature_metrics(reference.test_features,
+                                             reference.train_features,
+                                             **_metric_options(count, seed))
+
+
 def classifier_metrics(spec: DatasetSpec, samples: np.ndarray, data_dir: str, *,
                        labels: Optional[np.ndarray] = None, seed: int = 0,
                        with_floor: bool = True) -> dict:
@@ -72,15 +87,12 @@ def classifier_metrics(spec: DatasetSpec, samples: np.ndarray, data_dir: str, *,
                      f"{len(reference.test_features)} images; use at most that many.")
   fake_features, fake_probs = classifier_lib.features_and_probabilities(
       reference.classifier, samples, value_range=spec.value_range)
-  subset = min(1000, count)  # KID subsets of at most 1000, as Binkowski et al.
-  options = dict(seed=seed, kid_subset_size=subset)
   results = feature_metrics.all_feature_metrics(reference.test_features, fake_features,
-                                                fake_probs, **options)
+                                                fake_probs, **_metric_options(count, seed))
   if labels is not None:
     results["conditional_accuracy"] = float(np.mean(np.argmax(fake_probs, -1) == labels))
   if with_floor:
-    floor = feature_metrics.all_feature_metrics(reference.test_features,
-                                                reference.train_features, **options)
+    floor = floor_metrics(spec.name, data_dir, count, seed)
     results.update({f"floor/{k}": v for k, v in floor.items()})
   results.update(extractor=reference.classifier.name,
                  extractor_sha256=reference.classifier.provenance["sha256"],

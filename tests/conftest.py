@@ -33,3 +33,21 @@ def ring8_arrays(data_dir):
   from gan_jax.train import load_training_data
 
   return load_training_data(DATASETS.get("ring8"), data_dir)
+
+
+@pytest.fixture
+def assert_same_checkpoints():
+  """Asserts two workdirs' latest checkpoints hold bitwise-equal states."""
+  import jax
+  import numpy as np
+
+  from gan_jax.train import restore_for_inference
+
+  def check(workdir_a, workdir_b):
+    _, _, a = restore_for_inference(workdir_a)
+    _, _, b = restore_for_inference(workdir_b)
+    assert int(a.step) == int(b.step)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+      np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+  return check

@@ -96,14 +96,6 @@ def test_conditional_with_pacgan_is_refused():
     gan.GANFamily.from_config(config, IMAGE_SHAPE)
 
 
-def _assert_same_state(workdir_a, workdir_b):
-  _, _, a = restore_for_inference(workdir_a)
-  _, _, b = restore_for_inference(workdir_b)
-  assert int(a.step) == int(b.step)
-  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-
-
 def _blobs(config):
   config.dataset.name = "blobs"
   config.num_train_steps = 10
@@ -115,7 +107,8 @@ def _blobs(config):
     ("conditional_dcgan", lambda: _blobs(_conditional_config())),
     ("vae", lambda: _blobs(vae_mnist.get_config("tiny"))),
 ])
-def test_image_runs_resume_bitwise(tmp_path, data_dir, name, make_config):
+def test_image_runs_resume_bitwise(tmp_path, data_dir, name, make_config,
+                                   assert_same_checkpoints):
   straight = str(tmp_path / f"{name}_straight")
   train_and_evaluate(make_config(), straight)
   resumed = str(tmp_path / f"{name}_resumed")
@@ -123,7 +116,7 @@ def test_image_runs_resume_bitwise(tmp_path, data_dir, name, make_config):
   first_half.num_train_steps = 5
   train_and_evaluate(first_half, resumed)
   train_and_evaluate(make_config(), resumed)
-  _assert_same_state(straight, resumed)
+  assert_same_checkpoints(straight, resumed)
   # One grid per evaluation, animated in order; the resumed run's GIF has
   # the same frames as the straight run's.
   for workdir in (straight, resumed):

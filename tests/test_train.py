@@ -42,14 +42,6 @@ def _losses(workdir):
           for row in read_metrics(workdir)]
 
 
-def _assert_same_params(workdir_a, workdir_b):
-  _, _, a = restore_for_inference(workdir_a)
-  _, _, b = restore_for_inference(workdir_b)
-  assert int(a.step) == int(b.step)
-  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-
-
 @pytest.fixture(scope="module")
 def straight_run(tmp_path_factory, data_dir):
   workdir = str(tmp_path_factory.mktemp("straight"))
@@ -57,12 +49,13 @@ def straight_run(tmp_path_factory, data_dir):
   return workdir
 
 
-def test_resume_in_a_new_process_is_bitwise_identical(straight_run, tmp_path, data_dir):
+def test_resume_in_a_new_process_is_bitwise_identical(straight_run, tmp_path, data_dir,
+                                                      assert_same_checkpoints):
   workdir = str(tmp_path / "resumed")
   _main(workdir, "--config.num_train_steps=10")
   assert Checkpointer(workdir).all_steps() == [10]
   _main(workdir, "--config.num_train_steps=20")
-  _assert_same_params(straight_run, workdir)
+  assert_same_checkpoints(straight_run, workdir)
   assert _losses(workdir) == _losses(straight_run)
   ckpt = Checkpointer(workdir)
   from gan_jax.step import make_mesh, replicated
@@ -73,7 +66,7 @@ def test_resume_in_a_new_process_is_bitwise_identical(straight_run, tmp_path, da
   assert position == 20 * 2  # n_critic fresh batches per step
 
 
-def test_sigterm_saves_and_resumes_exactly(tmp_path, data_dir):
+def test_sigterm_saves_and_resumes_exactly(tmp_path, data_dir, assert_same_checkpoints):
   workdir = str(tmp_path / "preempted")
   cmd = [sys.executable, "-m", "gan_jax.main", "--config=configs/ring8.py:tiny",
          f"--workdir={workdir}", "--config.num_train_steps=1000000",
@@ -101,7 +94,7 @@ def test_sigterm_saves_and_resumes_exactly(tmp_path, data_dir):
   config.checkpoint_every_steps = config.eval_every_steps = 1000000
   config.log_every_steps = 7
   train_and_evaluate(config, reference)
-  _assert_same_params(reference, workdir)
+  assert_same_checkpoints(reference, workdir)
   assert _losses(workdir) == _losses(reference)
 
 
