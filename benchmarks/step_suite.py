@@ -11,8 +11,17 @@ Cases (a config at one batch size, fed one fixed batch of random data):
   sngan_cifar10_b64  the SN-GAN ResNet on 32x32x3 arrays (CIFAR-10 is not
       available offline), hinge loss, narrower than the paper's by default
       (--sngan_features) to fit the suite's few minutes on a CPU.
+  cdcgan_mnist_b64, sngan_mnist_b64  configs/cdcgan_mnist.py and
+      configs/sngan_mnist.py as they are (dcgan_fashion_mnist is dcgan_mnist's
+      network on other images).
   ring8_b256  configs/ring8.py, the 2-D MLP GAN.
+  sngan_cifar10_full_b256, sngan_cifar10_full_b1024  configs/sngan_cifar10.py
+      unchanged (n_dis = 5, widths 256/128), in float32 and with
+      compute_dtype=bfloat16; accelerators only (run by default there).
 Plus the MNIST input pipeline alone, at each of --pipeline_batch_sizes.
+
+On accelerators the matmul peak is measured in float32 and in bfloat16, and
+each variant is also given as a fraction of the bfloat16 peak.
 
 Per variant: compile time (lower + compile of the step), steps/s and
 examples/s (median over timed windows after warm-up; examples are real
@@ -53,7 +62,7 @@ from ml_collections import ConfigDict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from configs import dcgan_mnist, default, ring8  # noqa: E402
+from configs import cdcgan_mnist, dcgan_mnist, ring8, sngan_cifar10, sngan_mnist  # noqa: E402
 from gan_jax import provenance  # noqa: E402
 from gan_jax.data import DataNotPreparedError, dataset_spec, default_data_dir  # noqa: E402
 from gan_jax.data.pipeline import InputPipeline, load_split  # noqa: E402
@@ -62,6 +71,8 @@ from gan_jax.models import GENERATORS  # noqa: E402
 from gan_jax.step import make_mesh, make_train_step, replicated  # noqa: E402
 
 REFERENCE = "xla"
+# A variant is "<conv_transpose>" or "<conv_transpose>/<compute_dtype>".
+BF16 = "bfloat16"
 MIB = 2 ** 20
 
 FLAGS = flags.FLAGS
@@ -72,8 +83,12 @@ flags.DEFINE_integer("windows", 5, "Timed windows per variant.")
 flags.DEFINE_float("window_seconds", 1.0, "Length of a timed window (at least one step).")
 flags.DEFINE_integer("warmup_steps", 1, "Untimed steps after compiling.")
 flags.DEFINE_list("sngan_features", ["32", "32"],
-                  "SN-GAN generator and discriminator widths (the paper's: 256,128).")
+                  "SN-GAN generator and discriminator widths of sngan_cifar10_b64 "
+                  "(the paper's, which the *_full cases use: 256,128).")
 flags.DEFINE_string("output", "benchmarks/results/step_suite.json", "JSON output.")
+flags.DEFINE_string("rescore", None, "Instead of timing: recompute the model FLOPs and "
+                    "peak fractions of this earlier report (e.g. one measured on another "
+                    "machine) and write it to --output.")
 
 
 def dcgan_config(batch_size: int) -> ConfigDict:
@@ -84,17 +99,18 @@ def dcgan_config(batch_size: int) -> ConfigDict:
 
 def sngan_config() -> ConfigDict:
   """SN-GAN's CIFAR-10 setup (Miyato et al. 2018) at --sngan_features widths,
-  with one D update per step (the paper: five)."""
+  with one D update per step (the paper: five): a size this CPU can time."""
   g_features, d_features = map(int, FLAGS.sngan_features)
-  c = default.get_config()
-  c.dataset.name = "cifar10"
-  c.batch_size = 64
-  c.latent_dim = 128
-  c.generator = ConfigDict(dict(name="sngan_resnet", features=g_features))
-  c.discriminator = ConfigDict(dict(name="sngan_resnet", features=d_features))
-  c.loss.name = "hinge"
-  for player in (c.optimizer.generator, c.optimizer.discriminator):
-    player.learning_rate, player.b1, player.b2 = 2e-4, 0.0, 0.9
+  c = sngan_cifar10.get_config()
+  c.n_critic = 1
+  c.generator.features, c.discriminator.features = g_features, d_features
+  return c
+
+
+def sngan_full_config(batch_size: int) -> ConfigDict:
+  """configs/sngan_cifar10.py as it is (n_dis = 5, widths 256/128), at a batch size."""
+  c = sngan_cifar10.get_config()
+  c.batch_size = batch_size
   return c
 
 
@@ -102,28 +118,37 @@ def sngan_config() -> ConfigDict:
 class Case:
   name: str
   make_config: Callable[[], ConfigDict]
-  variants: tuple[str, ...] = (REFERENCE,)  # conv_transpose implementations
+  variants: tuple[str, ...] = (REFERENCE,)
+  accelerator_only: bool = False  # too big to time on a CPU
 
 
 CASES = {case.name: case for case in (
     Case("dcgan_mnist_b64", lambda: dcgan_config(64), (REFERENCE, "phase")),
     Case("dcgan_mnist_b256", lambda: dcgan_config(256), (REFERENCE, "phase")),
+    Case("cdcgan_mnist_b64", cdcgan_mnist.get_config, (REFERENCE, "phase")),
+    Case("sngan_mnist_b64", sngan_mnist.get_config),
     Case("sngan_cifar10_b64", sngan_config),
     Case("ring8_b256", ring8.get_config),
+    Case("sngan_cifar10_full_b256", lambda: sngan_full_config(256),
+         (REFERENCE, f"{REFERENCE}/{BF16}"), accelerator_only=True),
+    Case("sngan_cifar10_full_b1024", lambda: sngan_full_config(1024),
+         (REFERENCE, f"{REFERENCE}/{BF16}"), accelerator_only=True),
 )}
 
 
-def conv_transpose_variant(config: ConfigDict, variant: str) -> ConfigDict:
-  """The config with its generator's transposed convolutions set to `variant`."""
+def apply_variant(config: ConfigDict, variant: str) -> ConfigDict:
+  """The config with the variant's transposed convolutions and compute dtype."""
+  conv_transpose, _, dtype = variant.partition("/")
   if "conv_transpose" in {f.name for f in dataclasses.fields(
       GENERATORS.get(config.generator.name))}:
-    config.generator.conv_transpose = variant
+    config.generator.conv_transpose = conv_transpose
+  config.compute_dtype = dtype or "float32"
   return config
 
 
-def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:
-  """Float32 FLOP/s of the fastest of `repeats` n x n matmuls."""
-  a = jnp.ones((n, n), jnp.float32)
+def matmul_peak_flops(dtype=jnp.float32, n: int = 2048, repeats: int = 10) -> float:
+  """FLOP/s of the fastest of `repeats` n x n matmuls in `dtype`."""
+  a = jnp.ones((n, n), dtype)
   matmul = jax.jit(lambda x: x @ x)
   matmul(a).block_until_ready()
   times = []
@@ -132,6 +157,15 @@ def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:
     matmul(a).block_until_ready()
     times.append(time.perf_counter() - start)
   return 2 * n ** 3 / min(times)
+
+
+def measure_peaks() -> dict:
+  """Matmul peaks in float32 and, on accelerators, bfloat16 (bigger matrices
+  there, to fill the device)."""
+  if jax.default_backend() == "cpu":
+    return {"float32": matmul_peak_flops()}
+  return {"float32": matmul_peak_flops(jnp.float32, 8192),
+          BF16: matmul_peak_flops(jnp.bfloat16, 8192)}
 
 
 def reset_peak_rss() -> bool:
@@ -155,11 +189,33 @@ def peak_rss_bytes() -> int:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
+def lower_step(config: ConfigDict, variant: str):
+  """(family, mesh, lowered step) of a config's variant, on abstract inputs."""
+  config = apply_variant(config, variant)
+  spec = dataset_spec(config)
+  family = build_family(config, spec.example_shape)
+  mesh = make_mesh()
+  state = jax.eval_shape(lambda: family.create_state(config))
+  shape = (family.batches_per_step, config.batch_size, *spec.example_shape)
+  batches = {"x": jax.ShapeDtypeStruct(shape, jnp.float32)}
+  if config.get("num_classes", 0):
+    batches["label"] = jax.ShapeDtypeStruct(shape[:2], jnp.int32)
+  return make_train_step(family, mesh).lower(state, batches)
+
+
+def model_flops(config: ConfigDict) -> float:
+  """The reference formulation's FLOPs per step: XLA's cost analysis of the
+  lowered, not yet compiled, float32 "xla" step. It counts the model's
+  arithmetic the same way on every backend; a compiled step's cost analysis
+  does not (on GPUs it leaves out the convolutions handed to cuDNN)."""
+  return float(lower_step(config, REFERENCE).cost_analysis()["flops"])
+
+
 class CompiledStep:
   """One variant's compiled step, with its state and a fixed random batch."""
 
   def __init__(self, config: ConfigDict, variant: str):
-    config = conv_transpose_variant(config, variant)
+    config = apply_variant(config, variant)
     spec = dataset_spec(config)
     family = build_family(config, spec.example_shape)
     mesh = make_mesh()
@@ -167,7 +223,10 @@ class CompiledStep:
                          out_shardings=replicated(mesh))()
     # Random values in the data's range: throughput does not depend on them.
     shape = (family.batches_per_step, config.batch_size, *spec.example_shape)
-    self.batches = {"x": np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)}
+    rng = np.random.default_rng(0)
+    self.batches = {"x": rng.uniform(-1, 1, shape).astype(np.float32)}
+    if config.get("num_classes", 0):
+      self.batches["label"] = rng.integers(0, config.num_classes, shape[:2]).astype(np.int32)
     start = time.perf_counter()
     self.compiled = make_train_step(family, mesh).lower(self.state, self.batches).compile()
     self.compile_seconds = time.perf_counter() - start
@@ -219,7 +278,7 @@ def benchmark_case(case: Case) -> dict:
     for variant, step in steps.items():
       count = results[variant]["steps_per_window"]
       results[variant]["rates"].append(count / step.run(count))
-  reference_flops = results[REFERENCE]["executed_flops"]
+  reference_flops = model_flops(case.make_config())
   for variant, result in results.items():
     steps_per_sec = statistics.median(result["rates"])
     result.update(steps_per_sec=steps_per_sec,
@@ -266,12 +325,14 @@ def benchmark_pipeline(batch_size: int) -> dict:
 
 
 def markdown(report: dict) -> str:
+  peaks = ", ".join(f"{dtype} {flops / 1e12:.3g} TFLOP/s"
+                    for dtype, flops in report["matmul_peak_flops_by_dtype"].items())
   lines = [
-      f"matmul peak: {report['matmul_peak_flops'] / 1e9:.1f} GFLOP/s (float32, "
-      f"{report['environment']['cpu']}, {report['backend']})", "",
-      "| case | conv_transpose | batch | steps/s | examples/s | compile s | ref GFLOP/step "
-      "| % of matmul peak | XLA step MiB | process peak MiB | speedup |",
-      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+      f"matmul peak: {peaks} ({report['device_kind']}, {report['environment']['cpu']}, "
+      f"{report['backend']})", "",
+      "| case | variant | batch | steps/s | examples/s | compile s | ref GFLOP/step "
+      "| % of f32 matmul peak | % of bf16 peak | XLA step MiB | process peak MiB | speedup |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
   for name, case in report["cases"].items():
     for variant, r in case["variants"].items():
       memory = r["memory"]
@@ -282,6 +343,7 @@ def markdown(report: dict) -> str:
           f"| {name} | {variant} | {case['batch_size']} | {r['steps_per_sec']:.2f} "
           f"| {r['examples_per_sec']:.0f} | {r['compile_seconds']:.1f} "
           f"| {r['reference_flops'] / 1e9:.2f} | {100 * r['fraction_of_matmul_peak']:.1f} "
+          f"| {100 * r.get('fraction_of_bf16_matmul_peak', float('nan')):.1f} "
           f"| {'' if step is None else f'{step / MIB:.1f}'} | {peak / MIB:.0f} "
           f"| {'' if speedup is None else f'{speedup:.2f}x'} |")
   if report["pipeline"]:
@@ -295,34 +357,65 @@ def markdown(report: dict) -> str:
   return "\n".join(lines)
 
 
-def main(argv):
-  del argv
-  names = FLAGS.cases or list(CASES)
-  unknown = sorted(set(names) - set(CASES))
-  if unknown:
-    raise app.UsageError(f"Unknown case(s) {', '.join(unknown)}; valid: {', '.join(CASES)}.")
-  start = time.perf_counter()
-  peak_before = matmul_peak_flops()
-  cases = {}
-  for name in names:
-    cases[name] = benchmark_case(CASES[name])
-    print(f"{name}: done after {time.perf_counter() - start:.0f} s", flush=True)
-  peaks = [peak_before, matmul_peak_flops()]
-  for case in cases.values():
+def add_fractions(report: dict) -> None:
+  peaks = report["matmul_peak_flops_by_dtype"]
+  for case in report["cases"].values():
     for result in case["variants"].values():
-      result["fraction_of_matmul_peak"] = (result["reference_flops"] * result["steps_per_sec"]
-                                           / max(peaks))
-  report = {"backend": jax.default_backend(), "devices": len(jax.devices()),
-            "environment": provenance.environment(), "matmul_peak_flops": max(peaks),
-            "matmul_peak_flops_before_after": peaks, "windows": FLAGS.windows,
-            "window_seconds": FLAGS.window_seconds, "cases": cases, "pipeline": {}}
-  for batch_size in map(int, FLAGS.pipeline_batch_sizes):
-    report["pipeline"][batch_size] = benchmark_pipeline(batch_size)
-  report["wall_seconds"] = time.perf_counter() - start
+      model_flops_per_sec = result["reference_flops"] * result["steps_per_sec"]
+      result["fraction_of_matmul_peak"] = model_flops_per_sec / peaks["float32"]
+      if BF16 in peaks:
+        result["fraction_of_bf16_matmul_peak"] = model_flops_per_sec / peaks[BF16]
+
+
+def rescore(path: str) -> dict:
+  with open(path) as f:
+    report = json.load(f)
+  for name, case in report["cases"].items():
+    flops = model_flops(CASES[name].make_config())
+    for result in case["variants"].values():
+      result["reference_flops"] = flops
+  add_fractions(report)
+  report["rescored"] = {"from": path, "environment": provenance.environment()}
+  return report
+
+
+def write(report: dict) -> None:
   os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
   with open(FLAGS.output, "w") as f:
     json.dump(report, f, indent=2)
   print(markdown(report))
+
+
+def main(argv):
+  del argv
+  if FLAGS.rescore:
+    write(rescore(FLAGS.rescore))
+    return
+  on_cpu = jax.default_backend() == "cpu"
+  names = FLAGS.cases or [n for n, c in CASES.items() if not (on_cpu and c.accelerator_only)]
+  unknown = sorted(set(names) - set(CASES))
+  if unknown:
+    raise app.UsageError(f"Unknown case(s) {', '.join(unknown)}; valid: {', '.join(CASES)}.")
+  start = time.perf_counter()
+  peaks_before = measure_peaks()
+  cases = {}
+  for name in names:
+    cases[name] = benchmark_case(CASES[name])
+    print(f"{name}: done after {time.perf_counter() - start:.0f} s", flush=True)
+  peaks_after = measure_peaks()
+  peaks = {dtype: max(peaks_before[dtype], peaks_after[dtype]) for dtype in peaks_before}
+  report = {"backend": jax.default_backend(), "devices": len(jax.devices()),
+            "device_kind": jax.devices()[0].device_kind,
+            "environment": provenance.environment(), "matmul_peak_flops": peaks["float32"],
+            "matmul_peak_flops_by_dtype": peaks,
+            "matmul_peak_flops_before_after": [peaks_before, peaks_after],
+            "windows": FLAGS.windows,
+            "window_seconds": FLAGS.window_seconds, "cases": cases, "pipeline": {}}
+  for batch_size in map(int, FLAGS.pipeline_batch_sizes):
+    report["pipeline"][batch_size] = benchmark_pipeline(batch_size)
+  report["wall_seconds"] = time.perf_counter() - start
+  add_fractions(report)
+  write(report)
 
 
 if __name__ == "__main__":

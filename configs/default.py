@@ -35,6 +35,8 @@ def get_config(arg=None):
   # Generator EMA; sampling and evaluation use it when decay > 0.
   c.ema = ConfigDict(dict(decay=0.0, start_step=0))
   c.n_critic = 1
+  # "bfloat16": forward passes in bf16, parameters and optimizer state in f32.
+  c.compute_dtype = "float32"
   c.pack_size = 1
   c.weight_clip = 0.0
   c.optimizer = ConfigDict(dict(generator=optimizer(), discriminator=optimizer()))
@@ -43,6 +45,9 @@ def get_config(arg=None):
   c.checkpoint_every_steps = 1000
   c.keep_checkpoints = 3
   c.eval = ConfigDict(dict(num_samples=2500, seed=0))
+  # A JAX profiler trace of steps start_step+1 .. start_step+num_steps in
+  # <workdir>/profile; num_steps=0: off.
+  c.profile = ConfigDict(dict(start_step=0, num_steps=0))
   c.allow_config_change = False
   if arg == "tiny":
     shrink(c)

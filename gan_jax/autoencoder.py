@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from gan_jax import precision
 from gan_jax.gan import batch_mean
 from gan_jax.models import build_module
 from gan_jax.models.autoencoder import (DECODERS, ENCODERS, OBSERVATION_LOG_VARIANCE,
@@ -108,6 +109,7 @@ class AutoencoderFamily:
   log_variance: float = 0.0  # the Gaussian's; the initial value when learned
   learn_variance: bool = False
   iwae_samples: int = 100  # importance samples in `evaluate_batch` (VAE only)
+  compute_dtype: Any = None  # None: float32; see gan_jax.precision
 
   @property
   def batches_per_step(self) -> int:
@@ -149,7 +151,8 @@ class AutoencoderFamily:
     return cls(model=model, latent_dim=config.latent_dim, data_shape=tuple(data_shape),
                variational=variational, likelihood=likelihood, beta=float(settings.beta),
                log_variance=log_variance, learn_variance=learn_variance,
-               iwae_samples=int(settings.iwae_samples))
+               iwae_samples=int(settings.iwae_samples),
+               compute_dtype=precision.compute_dtype(config))
 
   def create_state(self, config) -> TrainState:
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0xAE)
@@ -165,11 +168,18 @@ class AutoencoderFamily:
 
   # Pure pieces, on a parameter tree.
 
+  def _run(self, params, inputs, method):
+    """The model under the compute dtype, with float32 outputs."""
+    dtype = self.compute_dtype
+    outputs = self.model.apply({"params": precision.cast_floats(params, dtype)},
+                               precision.cast_floats(inputs, dtype), method=method)
+    return precision.cast_floats(outputs, None if dtype is None else jnp.float32)
+
   def _encode(self, params, x):
-    return self.model.apply({"params": params}, x, method=AutoencoderModel.encode)
+    return self._run(params, x, AutoencoderModel.encode)
 
   def _decode(self, params, z):
-    return self.model.apply({"params": params}, z, method=AutoencoderModel.decode)
+    return self._run(params, z, AutoencoderModel.decode)
 
   def _observation_log_variance(self, params):
     if self.learn_variance:

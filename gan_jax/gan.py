@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from gan_jax import augment, losses, regularizers
+from gan_jax import augment, losses, precision, regularizers
 from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS, build_module
 from gan_jax.optimizers import make_optimizer
 from gan_jax.registry import ConfigError
@@ -68,6 +68,7 @@ class GANFamily:
   augment_policy: tuple[str, ...] = ()  # DiffAugment ops, applied to every D input
   ema_decay: float = 0.0  # 0: no generator EMA
   ema_start_step: int = 0
+  compute_dtype: Any = None  # None: float32; see gan_jax.precision
 
   @property
   def conditional(self) -> bool:
@@ -116,7 +117,8 @@ class GANFamily:
                n_critic=config.n_critic, pack_size=config.pack_size,
                weight_clip=config.weight_clip, num_classes=num_classes,
                augment_policy=policy, ema_decay=float(ema["decay"]),
-               ema_start_step=int(ema["start_step"]))
+               ema_start_step=int(ema["start_step"]),
+               compute_dtype=precision.compute_dtype(config))
 
   def create_state(self, config) -> TrainState:
     key = jax.random.PRNGKey(config.seed)
@@ -128,14 +130,15 @@ class GANFamily:
                   jnp.float32)
     d_vars = self.discriminator.init(d_key, x, labels, train=False)
     generator = Player.create(self.generator, make_optimizer(config.optimizer.generator),
-                              g_vars)
+                              g_vars, self.compute_dtype)
     if self.ema_decay:
       generator = generator.replace(ema_params=generator.params,
                                     ema_collections=generator.collections)
     players = {
         GENERATOR: generator,
         DISCRIMINATOR: Player.create(self.discriminator,
-                                     make_optimizer(config.optimizer.discriminator), d_vars),
+                                     make_optimizer(config.optimizer.discriminator), d_vars,
+                                     self.compute_dtype),
     }
     return TrainState.create(config.seed, players)
 

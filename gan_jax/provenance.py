@@ -28,7 +28,17 @@ RESUME_SAFE_KEYS = frozenset({
     "keep_checkpoints", "allow_config_change",
 })
 # Evaluation only reads the state, so its settings may change between resumes.
-RESUME_SAFE_PREFIXES = ("eval.",)
+RESUME_SAFE_PREFIXES = ("eval.", "profile.")
+# Options added after runs were already made, at the values that compute what
+# those runs computed: a saved config without the key matches this value.
+ABSENT_MEANS = {
+    "compute_dtype": "float32",
+    "num_classes": 0,
+    "augment.policy": "",
+    "ema.decay": 0.0,
+    "ema.start_step": 0,
+    "discriminator.batch_norm": False,
+}
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-datasets",
              "grain", "ml-collections", "numpy", "array-record", "tensorboardX", "gan_jax")
 
@@ -57,8 +67,11 @@ def config_hash(config: ml_collections.ConfigDict) -> str:
 def changed_keys(saved: dict, current: dict) -> list[str]:
   """Dotted keys whose values differ, ignoring the resume-safe ones."""
   old, new = flatten(saved), flatten(current)
-  keys = sorted(k for k in set(old) | set(new)
-                if old.get(k, "<absent>") != new.get(k, "<absent>"))
+
+  def value(config: dict, key: str):
+    return config.get(key, ABSENT_MEANS.get(key, "<absent>"))
+
+  keys = sorted(k for k in set(old) | set(new) if value(old, k) != value(new, k))
   return [k for k in keys
           if k not in RESUME_SAFE_KEYS and not k.startswith(RESUME_SAFE_PREFIXES)]
 

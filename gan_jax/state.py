@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from gan_jax.precision import cast_floats
+
 PyTree = Any
 
 
@@ -30,22 +32,33 @@ class Player:
   collections: PyTree  # e.g. {"batch_stats": ...}; {} when the model has none
   ema_params: Optional[PyTree] = None
   ema_collections: Optional[PyTree] = None  # the EMA model's own batch statistics
+  # None: compute in float32; else the dtype of forward passes (see gan_jax.precision).
+  compute_dtype: Any = struct.field(pytree_node=False, default=None)
 
   @classmethod
   def create(cls, module: nn.Module, tx: optax.GradientTransformation,
-             variables: dict) -> "Player":
+             variables: dict, compute_dtype=None) -> "Player":
     params = variables["params"]
     collections = {k: v for k, v in variables.items() if k != "params"}
     return cls(apply_fn=module.apply, tx=tx, params=params,
-               opt_state=tx.init(params), collections=collections)
+               opt_state=tx.init(params), collections=collections,
+               compute_dtype=compute_dtype)
 
   def apply(self, params, *inputs, train: bool, **kwargs):
-    """Runs the module; returns (outputs, collections after the call)."""
-    variables = {"params": params, **self.collections}
+    """Runs the module; returns (outputs, collections after the call).
+
+    Under a compute dtype, parameters and inputs are cast to it and the
+    outputs back to float32; the collections keep their own dtype."""
+    dtype = self.compute_dtype
+    variables = {"params": cast_floats(params, dtype), **self.collections}
+    inputs = cast_floats(inputs, dtype)
     if train and self.collections:
-      return self.apply_fn(variables, *inputs, train=True,
-                           mutable=list(self.collections), **kwargs)
-    return self.apply_fn(variables, *inputs, train=train, **kwargs), self.collections
+      outputs, collections = self.apply_fn(variables, *inputs, train=True,
+                                           mutable=list(self.collections), **kwargs)
+    else:
+      outputs, collections = self.apply_fn(variables, *inputs, train=train,
+                                           **kwargs), self.collections
+    return cast_floats(outputs, None if dtype is None else jnp.float32), collections
 
   def apply_gradients(self, grads, collections=None) -> "Player":
     updates, opt_state = self.tx.update(grads, self.opt_state, self.params)

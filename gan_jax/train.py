@@ -36,6 +36,7 @@ from gan_jax.data import pipeline as pipeline_lib
 from gan_jax.families import build_family
 from gan_jax.metric_writer import MetricWriter
 from gan_jax.registry import ConfigError
+from gan_jax.profiling import StepTraceWindow
 from gan_jax.step import check_global_batch, make_mesh, make_train_step, replicated
 
 log = logging.getLogger("gan_jax")
@@ -232,6 +233,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   train_step = make_train_step(family, mesh)
   preemption = _Preemption()
   restore_signal = preemption.install()
+  trace = StepTraceWindow(config.get("profile", {}), workdir)
 
   pending: list[tuple[int, dict]] = []
   last_eval: dict = {}
@@ -263,9 +265,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if step < config.num_train_steps:
       batches_iter = pipeline.iterate(position)
       for next_position, batches in batches_iter:
+        trace.before_step(step + 1)
         state, step_metrics = train_step(state, batches)
         position = next_position
         step += 1
+        trace.after_step(step, step_metrics)
         pending.append((step, step_metrics))
         if len(pending) > MAX_STEPS_IN_FLIGHT:
           # Bounded dispatch-ahead: waits for an older step to finish (no
@@ -288,6 +292,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     elif resume_step is not None:
       last_eval = evaluator(state, step)
   finally:
+    trace.close()
     restore_signal()
     checkpointer.close()
     writer.close()

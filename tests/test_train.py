@@ -209,3 +209,25 @@ def test_toy_example_matches_the_data(tmp_path, data_dir):
   # The parameters themselves: mean = theta1 * theta2, std = |theta2|.
   assert abs(result["param/theta1"] * result["param/theta2"] - 10.0) < 0.2
   assert abs(abs(result["param/theta2"]) - 2.0) < 0.2
+
+
+def test_options_added_later_do_not_block_resuming_older_runs():
+  from gan_jax.provenance import changed_keys
+
+  saved = {"seed": 0, "ema": {"start_step": 0}}  # written before compute_dtype and ema.decay
+  assert changed_keys(saved, {"seed": 0, "compute_dtype": "float32",
+                              "ema": {"decay": 0.0, "start_step": 0}}) == []
+  assert changed_keys(saved, {"seed": 0, "compute_dtype": "bfloat16",
+                              "ema": {"decay": 0.999, "start_step": 0}}) == [
+                                  "compute_dtype", "ema.decay"]
+  assert changed_keys(saved, {"seed": 0, "ema": {"start_step": 0}, "new_knob": 1}) == [
+      "new_knob"]  # an unlisted new key still counts as a change
+
+
+def test_profile_option_writes_a_trace_of_the_window(tmp_path, data_dir):
+  config = _tiny(6)
+  config.profile.start_step, config.profile.num_steps = 2, 3
+  train_and_evaluate(config, str(tmp_path))
+  traces = [os.path.join(root, name) for root, _, names in os.walk(tmp_path / "profile")
+            for name in names if name.endswith(".xplane.pb")]
+  assert len(traces) == 1 and os.path.getsize(traces[0]) > 0

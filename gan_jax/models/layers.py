@@ -69,7 +69,8 @@ def spectral_normalize(module: nn.Module, weight: jax.Array, *, train: bool,
   sigma = jnp.linalg.norm(matrix @ u)
   if train:
     u_var.value = u
-  return weight / jnp.maximum(sigma, epsilon)
+  # sigma is float32 (u is); keep the weight's own (compute) dtype.
+  return (weight / jnp.maximum(sigma, epsilon)).astype(weight.dtype)
 
 
 class SNDense(nn.Module):

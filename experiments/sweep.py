@@ -1,0 +1,95 @@
+"""Runs named variants of one config as separate `gan_jax.main` processes.
+
+    from experiments.sweep import run_variants
+    results = run_variants("configs/dcgan_mnist.py", {"hinge": ["--config.loss.name=hinge"]},
+                           workdir_root="runs/sweep", parallel=2)
+
+Each variant is a list of `--config.x=v` overrides. Up to `parallel` runs go
+at once; on a GPU, each process is limited to its share of the device memory
+(XLA otherwise takes most of it for the first process). A finished workdir is
+not run again, so an interrupted sweep resumes where it stopped (and a run
+resumes bitwise from its last checkpoint). Returns, per variant, the last
+evaluation's metrics, the run's wall-clock seconds and its return code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Optional
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def last_evaluation(workdir: str) -> Optional[dict]:
+  """The metrics row of the run's last evaluation ("eval/..." keys), if any."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return None
+  last = None
+  with open(path) as f:
+    for line in f:
+      row = json.loads(line)
+      if any(key.startswith("eval/") for key in row):
+        last = row
+  return last
+
+
+def median_steps_per_sec(workdir: str) -> Optional[float]:
+  """Median of the logged training rates (evaluation pauses excluded by the median)."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    rates = sorted(row["steps_per_sec"] for row in map(json.loads, f)
+                   if "steps_per_sec" in row)
+  return rates[len(rates) // 2] if rates else None
+
+
+def _finished(workdir: str, num_train_steps: Optional[int]) -> bool:
+  row = last_evaluation(workdir)
+  return row is not None and num_train_steps is not None and row["step"] >= num_train_steps
+
+
+def run_variants(config: str, variants: dict[str, list[str]], *, workdir_root: str,
+                 parallel: int = 1, num_train_steps: Optional[int] = None,
+                 log=print) -> dict[str, dict]:
+  env = dict(os.environ, PYTHONUNBUFFERED="1")
+  env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 / max(parallel, 1):.3f}")
+  pending = list(variants.items())
+  running: dict[str, tuple[subprocess.Popen, float, object]] = {}
+  results: dict[str, dict] = {}
+  os.makedirs(workdir_root, exist_ok=True)
+  while pending or running:
+    while pending and len(running) < parallel:
+      name, overrides = pending.pop(0)
+      workdir = os.path.join(workdir_root, name)
+      if _finished(workdir, num_train_steps):
+        results[name] = {"eval": last_evaluation(workdir), "returncode": 0,
+                         "seconds": None, "workdir": workdir,
+                         "steps_per_sec": median_steps_per_sec(workdir)}
+        continue
+      steps = [f"--config.num_train_steps={num_train_steps}"] if num_train_steps else []
+      command = [sys.executable, "-m", "gan_jax.main", f"--config={config}",
+                 f"--workdir={workdir}", *steps, *overrides]
+      os.makedirs(workdir, exist_ok=True)
+      log_file = open(os.path.join(workdir, "sweep.log"), "a")
+      running[name] = (subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log_file,
+                                        stderr=subprocess.STDOUT), time.time(), log_file)
+      log(f"started {name}: {' '.join(overrides) or '(defaults)'}")
+    time.sleep(1.0)
+    for name in list(running):
+      process, start, log_file = running[name]
+      if process.poll() is None:
+        continue
+      log_file.close()
+      del running[name]
+      workdir = os.path.join(workdir_root, name)
+      results[name] = {"eval": last_evaluation(workdir), "returncode": process.returncode,
+                       "seconds": time.time() - start, "workdir": workdir,
+                       "steps_per_sec": median_steps_per_sec(workdir)}
+      log(f"finished {name} (rc={process.returncode}) after {time.time() - start:.0f} s")
+  return {name: results[name] for name in variants}
