@@ -9,4 +9,7 @@ from configs import dcgan_mnist
 def get_config(arg=None):
   c = dcgan_mnist.get_config(arg)
   c.num_classes = 10
+  # Conditional batch norm alone learned the classes slowly (13% of samples
+  # classified as their label after 1500 steps, 83% with this embedding).
+  c.generator.label_embedding_dim = 16
   return c

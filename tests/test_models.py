@@ -322,3 +322,27 @@ def test_training_mode_on_four_devices_matches_one(name, player):
   changed = jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))),
                          collections, {k: v for k, v in variables.items() if k != "params"})
   assert all(jax.tree.leaves(changed)), "training mode must update every statistic"
+
+
+def test_dcgan_label_embedding_conditions_generator_on_its_own():
+  """With every class's batch-norm gain and bias made equal, only the label
+  embedding concatenated to z can make the classes differ."""
+  g = _generator("dcgan", (28, 28, 1), num_classes=NUM_CLASSES, label_embedding_dim=4)
+  z = jnp.asarray(np.repeat(np.random.default_rng(2).normal(size=(1, LATENT_DIM)), 3, 0),
+                  jnp.float32)
+  labels = jnp.array([0, 1, 0], jnp.int32)
+  variables = _random_variables(g, z, labels)
+
+  def same_rows(path, leaf):
+    names = [getattr(p, "key", "") for p in path]
+    return (jnp.broadcast_to(leaf[:1], leaf.shape)
+            if names[-1] in ("gain", "bias") and leaf.ndim == 2 else leaf)
+
+  variables = jax.tree_util.tree_map_with_path(same_rows, variables)
+  out = np.asarray(g.apply(variables, z, labels, train=False))
+  np.testing.assert_array_equal(out[0], out[2])
+  assert np.abs(out[0] - out[1]).max() > 1e-3
+  variables["params"]["Embed_0"]["embedding"] = jnp.zeros_like(
+      variables["params"]["Embed_0"]["embedding"])
+  out = np.asarray(g.apply(variables, z, labels, train=False))
+  np.testing.assert_array_equal(out[0], out[1])

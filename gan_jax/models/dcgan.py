@@ -14,8 +14,9 @@ N(1, 0.02), as in the PyTorch example; so class-conditional gains already
 differ a little between classes at initialisation.
 
 Conditioning (num_classes > 0): every batch norm of G is class-conditional
-(a gain and bias per class); D ends in a projection head on its flattened
-features. Labels are then required.
+(a gain and bias per class), and with label_embedding_dim > 0 a learned label
+embedding is also concatenated to z; D ends in a projection head on its
+flattened features. Labels are then required.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ class DCGANGenerator(nn.Module):
   # "phase": the same function and parameters as "xla" (nn.ConvTranspose),
   # computed as four stride-1 convolutions; ~2x faster steps on XLA:CPU.
   conv_transpose: str = "phase"
+  # > 0 (conditional only): a learned label embedding of this size is
+  # concatenated to z, besides the conditional batch norm.
+  label_embedding_dim: int = 0
   axis_name: Optional[str] = DATA_AXIS
 
   @nn.compact
@@ -76,6 +80,10 @@ class DCGANGenerator(nn.Module):
                                axis_name=self.axis_name)(x, labels, train=train)
       return nn.relu(x)
 
+    if self.num_classes and self.label_embedding_dim:
+      embedding = nn.Embed(self.num_classes, self.label_embedding_dim,
+                           embedding_init=nn.initializers.normal(1.0))(labels)
+      z = jnp.concatenate([z, embedding.astype(z.dtype)], axis=-1)
     side = SMALLEST_SIDE[height]
     features = self.base_features * 2 ** (steps - 1)
     # No bias before batch norm: BN removes it.
