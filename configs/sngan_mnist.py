@@ -10,12 +10,12 @@ def get_config(arg=None):
   c = dcgan_mnist.get_config()
   c.dataset.resolution = 32
   c.latent_dim = 128
-  c.generator = ConfigDict(dict(name="sngan_resnet", features=32))
-  c.discriminator = ConfigDict(dict(name="sngan_resnet", features=32))
+  c.generator = ConfigDict(dict(name="sngan_resnet", features=16))
+  c.discriminator = ConfigDict(dict(name="sngan_resnet", features=16))
   c.loss.name = "hinge"
   for player in (c.optimizer.generator, c.optimizer.discriminator):
     player.learning_rate, player.b1, player.b2 = 2e-4, 0.0, 0.9
-  c.num_train_steps = 2000
+  c.num_train_steps = 4000
   for player in (c.optimizer.generator, c.optimizer.discriminator):
     player.decay_steps = c.num_train_steps
   if arg == "tiny":
