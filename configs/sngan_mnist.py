@@ -1,5 +1,8 @@
 """SN-GAN ResNet pair (Miyato et al. 2018) on MNIST resized to 32x32, at a
-width a 2-core CPU trains: hinge loss, spectral norm in D, Adam(2e-4, 0, 0.9)."""
+width a 2-core CPU trains: hinge loss, spectral norm in D, Adam(2e-4, 0, 0.9)
+decayed linearly to 0. Measured here: 4000 steps at width 16 in 22 minutes
+(about 3 steps/s), classifier-FID 151 on 1000 samples; at width 32 a step
+costs about 3x more."""
 
 from ml_collections import ConfigDict
 

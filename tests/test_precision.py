@@ -1,6 +1,10 @@
 """bfloat16 compute: what is cast, what stays float32, and that a 2-D GAN
 trained in bf16 tracks the float32 run."""
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +17,8 @@ from gan_jax.families import build_family
 from gan_jax.metric_writer import read_metrics
 from gan_jax.registry import ConfigError
 from gan_jax.step import make_mesh, make_train_step
-from gan_jax.train import train_and_evaluate
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_cast_floats_leaves_integers_and_none_alone():
@@ -43,15 +48,14 @@ def _dcgan_bf16():
 
 def test_bf16_computes_in_bf16_and_keeps_state_in_float32():
   config, family, spec = _dcgan_bf16()
-  state = family.create_state(config)
+  state = jax.eval_shape(lambda: family.create_state(config))  # traced, not run
   d = state.players["discriminator"]
-  x = jnp.zeros((4, *spec.example_shape))
-  jaxpr = jax.make_jaxpr(lambda p: d.apply(p, x, train=False)[0])(d.params)
+  x = jax.ShapeDtypeStruct((4, *spec.example_shape), jnp.float32)
+  jaxpr = jax.make_jaxpr(lambda d, x: d.apply(d.params, x, train=False)[0])(d, x)
   conv_inputs = [v.aval.dtype for eqn in jaxpr.jaxpr.eqns
                  if eqn.primitive.name == "conv_general_dilated" for v in eqn.invars]
   assert conv_inputs and all(dtype == jnp.bfloat16 for dtype in conv_inputs)
-  logits, _ = d.apply(d.params, x, train=False)
-  assert logits.dtype == jnp.float32
+  assert jaxpr.out_avals[0].dtype == jnp.float32
 
   mesh = make_mesh()
   batches = {"x": jax.ShapeDtypeStruct((1, config.batch_size, *spec.example_shape),
@@ -63,27 +67,37 @@ def test_bf16_computes_in_bf16_and_keeps_state_in_float32():
   assert all(m.dtype == jnp.float32 for m in jax.tree.leaves(metrics))
 
 
-def _ring8_run(workdir, compute_dtype, steps=3000):
-  config = ring8.get_config()
-  config.num_train_steps = steps
-  for player in config.optimizer.values():
-    player.decay_steps = steps
-  config.log_every_steps = 10
-  config.eval_every_steps = config.checkpoint_every_steps = steps
-  config.compute_dtype = compute_dtype
-  train_and_evaluate(config, str(workdir))
+def _start_ring8_run(workdir, compute_dtype, steps=3000):
+  """A ring8 run in its own single-device process (the two runs go side by
+  side, one per core, rather than on the session's 4 simulated devices)."""
+  flags = [f"--config.num_train_steps={steps}",
+           f"--config.optimizer.generator.decay_steps={steps}",
+           f"--config.optimizer.discriminator.decay_steps={steps}",
+           "--config.log_every_steps=10", f"--config.eval_every_steps={steps}",
+           f"--config.checkpoint_every_steps={steps}", f"--config.compute_dtype={compute_dtype}"]
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  return subprocess.Popen(
+      [sys.executable, "-m", "gan_jax.main", "--config=configs/ring8.py",
+       f"--workdir={workdir}", *flags],
+      cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _finish_ring8_run(process, workdir):
+  _, stderr = process.communicate()
+  assert process.returncode == 0, stderr[-2000:]
   rows = read_metrics(str(workdir))
   losses = np.array([r["loss_d"] for r in rows if "loss_d" in r])
   final = [r for r in rows if "eval/modes" in r][-1]
   return losses, final
 
 
-def test_bf16_ring8_tracks_float32(tmp_path, data_dir):
-  losses32, final32 = _ring8_run(tmp_path / "f32", "float32")
-  losses16, final16 = _ring8_run(tmp_path / "bf16", "bfloat16")
+def test_bf16_ring8_tracks_float32(tmp_path, ring8_arrays):  # ring8 prepared once, first
+  runs = {dtype: _start_ring8_run(tmp_path / dtype, dtype) for dtype in ("float32", "bfloat16")}
+  losses32, final32 = _finish_ring8_run(runs["float32"], tmp_path / "float32")
+  losses16, final16 = _finish_ring8_run(runs["bfloat16"], tmp_path / "bfloat16")
   assert not np.array_equal(losses32, losses16)  # it did compute differently
   # Early on the two runs follow the same trajectory up to bf16 round-off...
-  assert np.mean(np.abs(losses16[:10] - losses32[:10])) < 0.02
+  assert np.max(np.abs(losses16[:5] - losses32[:5])) < 0.02  # steps 10-50
   # ...later the game's chaos separates the trajectories (two float32 seeds
   # differ as much), but the loss level stays the same...
   assert abs(losses16.mean() - losses32.mean()) < 0.05
