@@ -38,6 +38,9 @@ ABSENT_MEANS = {
     "ema.decay": 0.0,
     "ema.start_step": 0,
     "discriminator.batch_norm": False,
+    # The models' default before configs named it.
+    "generator.conv_transpose": "phase",
+    "decoder.conv_transpose": "phase",
 }
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-datasets",
              "grain", "ml-collections", "numpy", "array-record", "tensorboardX", "gan_jax")
