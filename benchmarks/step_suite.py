@@ -189,18 +189,18 @@ def peak_rss_bytes() -> int:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
-def lower_step(config: ConfigDict, variant: str):
-  """(family, mesh, lowered step) of a config's variant, on abstract inputs."""
+def build_variant(config: ConfigDict, variant: str):
+  """(config, family, mesh, batches) of a config's variant; the batches are
+  random values in the data's range: throughput does not depend on them."""
   config = apply_variant(config, variant)
   spec = dataset_spec(config)
   family = build_family(config, spec.example_shape)
-  mesh = make_mesh()
-  state = jax.eval_shape(lambda: family.create_state(config))
   shape = (family.batches_per_step, config.batch_size, *spec.example_shape)
-  batches = {"x": jax.ShapeDtypeStruct(shape, jnp.float32)}
+  rng = np.random.default_rng(0)
+  batches = {"x": rng.uniform(-1, 1, shape).astype(np.float32)}
   if config.get("num_classes", 0):
-    batches["label"] = jax.ShapeDtypeStruct(shape[:2], jnp.int32)
-  return make_train_step(family, mesh).lower(state, batches)
+    batches["label"] = rng.integers(0, config.num_classes, shape[:2]).astype(np.int32)
+  return config, family, make_mesh(), batches
 
 
 def model_flops(config: ConfigDict) -> float:
@@ -208,25 +208,18 @@ def model_flops(config: ConfigDict) -> float:
   lowered, not yet compiled, float32 "xla" step. It counts the model's
   arithmetic the same way on every backend; a compiled step's cost analysis
   does not (on GPUs it leaves out the convolutions handed to cuDNN)."""
-  return float(lower_step(config, REFERENCE).cost_analysis()["flops"])
+  config, family, mesh, batches = build_variant(config, REFERENCE)
+  state = jax.eval_shape(lambda: family.create_state(config))
+  return float(make_train_step(family, mesh).lower(state, batches).cost_analysis()["flops"])
 
 
 class CompiledStep:
   """One variant's compiled step, with its state and a fixed random batch."""
 
   def __init__(self, config: ConfigDict, variant: str):
-    config = apply_variant(config, variant)
-    spec = dataset_spec(config)
-    family = build_family(config, spec.example_shape)
-    mesh = make_mesh()
+    config, family, mesh, self.batches = build_variant(config, variant)
     self.state = jax.jit(lambda: family.create_state(config),
                          out_shardings=replicated(mesh))()
-    # Random values in the data's range: throughput does not depend on them.
-    shape = (family.batches_per_step, config.batch_size, *spec.example_shape)
-    rng = np.random.default_rng(0)
-    self.batches = {"x": rng.uniform(-1, 1, shape).astype(np.float32)}
-    if config.get("num_classes", 0):
-      self.batches["label"] = rng.integers(0, config.num_classes, shape[:2]).astype(np.int32)
     start = time.perf_counter()
     self.compiled = make_train_step(family, mesh).lower(self.state, self.batches).compile()
     self.compile_seconds = time.perf_counter() - start

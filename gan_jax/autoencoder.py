@@ -173,7 +173,7 @@ class AutoencoderFamily:
     dtype = self.compute_dtype
     outputs = self.model.apply({"params": precision.cast_floats(params, dtype)},
                                precision.cast_floats(inputs, dtype), method=method)
-    return precision.cast_floats(outputs, None if dtype is None else jnp.float32)
+    return precision.outputs_to_float32(outputs, dtype)
 
   def _encode(self, params, x):
     return self._run(params, x, AutoencoderModel.encode)

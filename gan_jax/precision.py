@@ -40,3 +40,8 @@ def cast_floats(tree: PyTree, dtype) -> PyTree:
   if dtype is None:
     return tree
   return jax.tree.map(lambda x: x.astype(dtype) if _is_float(x) else x, tree)
+
+
+def outputs_to_float32(tree: PyTree, compute_dtype) -> PyTree:
+  """A forward pass's outputs back in float32 when it ran in `compute_dtype`."""
+  return tree if compute_dtype is None else cast_floats(tree, jnp.float32)

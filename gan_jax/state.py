@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from gan_jax.precision import cast_floats
+from gan_jax.precision import cast_floats, outputs_to_float32
 
 PyTree = Any
 
@@ -58,7 +58,7 @@ class Player:
     else:
       outputs, collections = self.apply_fn(variables, *inputs, train=train,
                                            **kwargs), self.collections
-    return cast_floats(outputs, None if dtype is None else jnp.float32), collections
+    return outputs_to_float32(outputs, dtype), collections
 
   def apply_gradients(self, grads, collections=None) -> "Player":
     updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
