@@ -6,7 +6,10 @@
 
 Each variant is a list of `--config.x=v` overrides. Up to `parallel` runs go
 at once; on a GPU, each process is limited to its share of the device memory
-(XLA otherwise takes most of it for the first process). A finished workdir is
+(XLA otherwise takes most of it for the first process). With `pin_cpus`, each
+process runs on one CPU core of its own: on XLA:CPU two single-core runs on
+this 2-core machine did 1.6x the steps of one run on both cores. A finished
+workdir is
 not run again, so an interrupted sweep resumes where it stopped (and a run
 resumes bitwise from its last checkpoint). Returns, per variant, the last
 evaluation's metrics, the run's wall-clock seconds and its return code.
@@ -56,11 +59,15 @@ def _finished(workdir: str, num_train_steps: Optional[int]) -> bool:
 
 def run_variants(config: str, variants: dict[str, list[str]], *, workdir_root: str,
                  parallel: int = 1, num_train_steps: Optional[int] = None,
-                 log=print) -> dict[str, dict]:
+                 pin_cpus: bool = False, log=print) -> dict[str, dict]:
+  cpus = sorted(os.sched_getaffinity(0))
+  if pin_cpus and parallel > len(cpus):
+    raise ValueError(f"pin_cpus needs a core per process: parallel={parallel}, "
+                     f"{len(cpus)} cores available.")
   env = dict(os.environ, PYTHONUNBUFFERED="1")
   env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 / max(parallel, 1):.3f}")
   pending = list(variants.items())
-  running: dict[str, tuple[subprocess.Popen, float, object]] = {}
+  running: dict[str, tuple[subprocess.Popen, float, object, int]] = {}
   results: dict[str, dict] = {}
   os.makedirs(workdir_root, exist_ok=True)
   while pending or running:
@@ -77,12 +84,15 @@ def run_variants(config: str, variants: dict[str, list[str]], *, workdir_root: s
                  f"--workdir={workdir}", *steps, *overrides]
       os.makedirs(workdir, exist_ok=True)
       log_file = open(os.path.join(workdir, "sweep.log"), "a")
+      slot = min(set(range(parallel)) - {entry[3] for entry in running.values()})
+      pin = (lambda core=cpus[slot]: os.sched_setaffinity(0, {core})) if pin_cpus else None
       running[name] = (subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log_file,
-                                        stderr=subprocess.STDOUT), time.time(), log_file)
+                                        stderr=subprocess.STDOUT, preexec_fn=pin),
+                       time.time(), log_file, slot)
       log(f"started {name}: {' '.join(overrides) or '(defaults)'}")
     time.sleep(1.0)
     for name in list(running):
-      process, start, log_file = running[name]
+      process, start, log_file, _ = running[name]
       if process.poll() is None:
         continue
       log_file.close()

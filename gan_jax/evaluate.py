@@ -18,8 +18,13 @@ import jax
 import numpy as np
 from absl import app, flags
 
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
 from gan_jax import metrics as metrics_lib
+from gan_jax import step as step_lib
 from gan_jax.data import DatasetSpec
+from gan_jax.models import DATA_AXIS
 
 SAMPLE_BATCH = 2500
 
@@ -31,22 +36,46 @@ def cycling_labels(num_samples: int, num_classes: int) -> Optional[np.ndarray]:
   return (np.arange(num_samples) % num_classes).astype(np.int32)
 
 
+def make_sampler(family, mesh, use_ema: bool = True):
+  """`family.sample` jitted to return its samples replicated on every device of
+  `mesh`, so that every process can read them (inputs come in batch-sharded)."""
+  return jax.jit(functools.partial(family.sample, use_ema=use_ema),
+                 out_shardings=step_lib.replicated(mesh))
+
+
 def generate(family, state, num_samples: int, seed: int, sample_fn=None,
-             labels: Optional[np.ndarray] = None) -> np.ndarray:
+             labels: Optional[np.ndarray] = None, mesh=None) -> np.ndarray:
   """`num_samples` samples as a float32 NumPy array in the data's layout.
 
-  Conditional models get `labels` (default: cycling over the classes). Pass a
-  jitted `family.sample` as `sample_fn` to reuse its compilation.
+  The latents come from one fixed key, and each batch of them is split over
+  the devices of `mesh` (default: all of them) along the batch axis, so that
+  sampling runs data-parallel; generators sample with fixed batch statistics,
+  so how the batch is split does not change any sample. Conditional models
+  get `labels` (default: cycling over the classes). Pass a `make_sampler`
+  result as `sample_fn` to reuse its compilation.
   """
-  key = jax.random.PRNGKey(seed)
-  latents = jax.random.normal(key, (num_samples, family.latent_dim))
+  mesh = mesh or step_lib.make_mesh()
+  latents = np.asarray(jax.random.normal(jax.random.PRNGKey(seed),
+                                         (num_samples, family.latent_dim)))
   if labels is None:
     labels = cycling_labels(num_samples, getattr(family, "num_classes", 0))
-  sample = sample_fn or jax.jit(family.sample)
+  sample = sample_fn or make_sampler(family, mesh)
+  state = jax.device_put(state, step_lib.replicated(mesh))
+  batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
+  num_devices = mesh.devices.size
+  batch_size = max(num_devices, SAMPLE_BATCH // num_devices * num_devices)
   parts = []
-  for i in range(0, num_samples, SAMPLE_BATCH):
-    batch_labels = None if labels is None else labels[i:i + SAMPLE_BATCH]
-    parts.append(np.asarray(sample(state, latents[i:i + SAMPLE_BATCH], batch_labels)))
+  for start in range(0, num_samples, batch_size):
+    z = latents[start:start + batch_size]
+    count = len(z)
+    padding = -count % num_devices  # only the last batch can need it
+    z = np.pad(z, ((0, padding), (0, 0)))
+    batch_labels = None
+    if labels is not None:
+      batch_labels = jax.device_put(np.pad(labels[start:start + batch_size], (0, padding)),
+                                    batch_sharding)
+    out = sample(state, jax.device_put(z, batch_sharding), batch_labels)
+    parts.append(np.asarray(out)[:count])
   return np.concatenate(parts).astype(np.float32)
 
 
@@ -92,8 +121,8 @@ def image_metrics(spec: DatasetSpec, family, samples: np.ndarray, data_dir: str,
   if not (spec.is_image and image_evaluation.has_reference_classifier(spec)):
     return {}
   labels = cycling_labels(len(samples), getattr(family, "num_classes", 0))
-  return image_evaluation.classifier_metrics(spec, samples, data_dir, labels=labels,
-                                             seed=seed, with_floor=with_floor)
+  return image_evaluation.reference_metrics(spec, samples, data_dir, labels=labels,
+                                            seed=seed, with_floor=with_floor)
 
 
 def evaluate_workdir(workdir: str, *, step: Optional[int] = None, num_samples: int = 2500,
@@ -106,8 +135,9 @@ def evaluate_workdir(workdir: str, *, step: Optional[int] = None, num_samples: i
 
   config, family, state = restore_for_inference(workdir, step)
   spec = resolved_dataset(config)
-  sample_fn = jax.jit(functools.partial(family.sample, use_ema=use_ema))
-  samples = generate(family, state, num_samples, seed, sample_fn)
+  mesh = step_lib.make_mesh()
+  samples = generate(family, state, num_samples, seed, make_sampler(family, mesh, use_ema),
+                     mesh=mesh)
   generator = state.players.get("generator")
   results = {"step": int(state.step), "num_samples": num_samples, "seed": seed,
              "dataset": spec.name, "config_sha256": provenance.config_hash(config),

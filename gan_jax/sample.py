@@ -29,9 +29,10 @@ import numpy as np
 from absl import app, flags
 
 from gan_jax import plots
-from gan_jax.evaluate import cycling_labels, generate
+from gan_jax.evaluate import cycling_labels, generate, make_sampler
 from gan_jax.latents import interpolation_latents
 from gan_jax.registry import ConfigError
+from gan_jax.step import make_mesh
 
 FLAGS = flags.FLAGS
 KINDS = ("raw", "grid", "interpolation", "classes", "reconstructions",
@@ -97,7 +98,7 @@ def write_samples(family, state, spec, *, kind: str, output: str, num: int, seed
   """Writes `kind` to `output`; returns the samples drawn."""
   os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
   num_classes = getattr(family, "num_classes", 0)
-  sample_fn = jax.jit(family.sample)
+  sample_fn = make_sampler(family, make_mesh())
   if kind == "raw":
     labels = parse_labels(labels, num, num_classes)
     samples = generate(family, state, num, seed, sample_fn, labels)

@@ -120,7 +120,8 @@ class _Evaluator:
   def __init__(self, family, spec, config, workdir, writer):
     self.family, self.spec, self.config, self.writer = family, spec, config, writer
     self.sample_dir = os.path.join(workdir, "samples")
-    self.sample_fn = jax.jit(family.sample)
+    self.mesh = make_mesh()
+    self.sample_fn = evaluate_lib.make_sampler(family, self.mesh)
     self._test_images = None
     self.classifier_metrics = config.eval.get("classifier_metrics", True)
     if hasattr(family, "evaluate_batch"):
@@ -128,7 +129,7 @@ class _Evaluator:
 
   def __call__(self, state, step: int) -> dict:
     samples = evaluate_lib.generate(self.family, state, self.config.eval.num_samples,
-                                    self.config.eval.seed, self.sample_fn)
+                                    self.config.eval.seed, self.sample_fn, mesh=self.mesh)
     results = evaluate_lib.score_samples(self.spec, samples)
     if self.classifier_metrics:
       results.update(evaluate_lib.image_metrics(

@@ -68,6 +68,8 @@ class DatasetSpec:
   fetch: Optional[Callable[[str], None]] = None
   needs_tensorflow: bool = False
   prepare_hint: str = ""
+  # Datasets this one is built from; preparing it prepares them first.
+  requires: tuple[str, ...] = ()
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -119,7 +121,7 @@ def _register_synthetic():
 def _register_images():
   import tensorflow_datasets as tfds
 
-  from gan_jax.data import fashion_mnist, mnist, synthetic
+  from gan_jax.data import fashion_mnist, mnist, stacked_mnist, synthetic
 
   needs_tf = "Preparing it needs TensorFlow: pip install -e '.[prepare]'."
   for name, shape, extra in (
@@ -132,6 +134,11 @@ def _register_images():
           manual_dir=fashion_mnist.DEFAULT_DIR,
           prepare_hint=f"It reads the IDX files in {fashion_mnist.DEFAULT_DIR}. "
                        + fashion_mnist.INSTALL_HINT)),
+      ("stacked_mnist", (28, 28, 3), dict(
+          builder=lambda d: stacked_mnist.StackedMnist(data_dir=d),
+          num_classes=stacked_mnist.NUM_MODES, requires=("mnist",),
+          prepare_hint="It is built from the prepared mnist, which that command "
+                       "prepares first. " + needs_tf)),
       ("cifar10", (32, 32, 3), dict(needs_tensorflow=True, prepare_hint=needs_tf)),
       ("celeb_a", (CELEBA_SIZE, CELEBA_SIZE, 3), dict(
           num_classes=0, collate=images.center_crop_and_resize(CELEBA_CROP, CELEBA_SIZE),

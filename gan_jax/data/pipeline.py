@@ -61,7 +61,14 @@ def prepare(spec: DatasetSpec, data_dir: str, manual_dir: Optional[str] = None) 
   `manual_dir` holds raw files for datasets prepared offline; it defaults to
   the spec's own, or to a scratch dir that the spec's `fetch` fills. Files
   TFDS extracts from a manual dir go to scratch too, not into `data_dir`.
+  Datasets the spec `requires` are prepared first, where they are not yet.
   """
+  from gan_jax.data import DATASETS
+
+  for name in spec.requires:
+    required = DATASETS.get(name)
+    if not is_prepared(required, data_dir):
+      prepare(required, data_dir)
   if spec.needs_tensorflow:
     _require_tensorflow(spec)
   with tempfile.TemporaryDirectory() as scratch:
@@ -119,12 +126,15 @@ def load_split(spec: DatasetSpec, split: str, data_dir: str) -> dict[str, np.nda
   return arrays
 
 
-def load_eval_split(spec: DatasetSpec, split: str, data_dir: str) -> dict[str, np.ndarray]:
-  """A whole split, preprocessed for evaluation (static binarisation where
-  training binarises dynamically), as one dict of arrays."""
+def load_eval_split(spec: DatasetSpec, split: str, data_dir: str,
+                    limit: Optional[int] = None) -> dict[str, np.ndarray]:
+  """A split (its first `limit` records, default all), preprocessed for
+  evaluation (static binarisation where training binarises dynamically), as
+  one dict of arrays."""
   preprocess = spec.eval_preprocess or spec.preprocess
   arrays = load_split(spec, split, data_dir)
   count = len(next(iter(arrays.values())))
+  count = count if limit is None else min(limit, count)
   parts = []
   for start in range(0, count, _READ_CHUNK):
     index = np.arange(start, min(start + _READ_CHUNK, count))

@@ -1,0 +1,32 @@
+"""Evaluation: sampling split over devices gives the samples of one device."""
+
+import jax
+import numpy as np
+import pytest
+
+from configs import dcgan_mnist
+from gan_jax import evaluate, gan
+from gan_jax.step import make_mesh, replicated
+
+
+@pytest.mark.parametrize("num_samples", [12, 10])  # 10: the last batch is padded
+def test_sharded_sampling_matches_one_device(monkeypatch, num_samples):
+  monkeypatch.setattr(evaluate, "SAMPLE_BATCH", 8)  # several batches
+  config = dcgan_mnist.get_config("tiny")
+  config.generator.base_features = 4
+  family = gan.GANFamily.from_config(config, (28, 28, 1))
+  state = family.create_state(config)
+  samples = {}
+  for num_devices in (1, 4):
+    mesh = make_mesh(jax.devices()[:num_devices])
+    samples[num_devices] = evaluate.generate(family, state, num_samples, seed=3, mesh=mesh)
+  assert samples[4].shape == (num_samples, 28, 28, 1)
+  np.testing.assert_allclose(samples[4], samples[1], rtol=1e-5, atol=1e-6)
+  # A generated batch holds different samples, not copies of one.
+  assert np.abs(samples[4][0] - samples[4][1]).max() > 1e-3
+  # The output is replicated: every device holds all of a batch.
+  mesh = make_mesh(jax.devices()[:4])
+  sampler = evaluate.make_sampler(family, mesh)
+  out = sampler(jax.device_put(state, replicated(mesh)), np.zeros((8, family.latent_dim),
+                                                                  np.float32), None)
+  assert out.sharding.is_fully_replicated
