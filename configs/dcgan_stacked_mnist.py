@@ -8,8 +8,8 @@ classifier and reports the modes covered of 1000 and KL(generated ||
 uniform), PacGAN's protocol. `pack_size` m > 1 turns on PacGAN: D judges m
 samples concatenated along the channels.
 
-The defaults are the best setting of experiments/stacked_mnist.py (see the
-README's table).
+Packing is on by default: in experiments/stacked_mnist.py (README table) it
+gave 993 modes and KL 0.299 at 20,000 steps, against 994 and 0.391 without.
 """
 
 from configs import dcgan_mnist

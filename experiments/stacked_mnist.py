@@ -20,6 +20,7 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from configs import dcgan_stacked_mnist  # noqa: E402
 from experiments.sweep import run_variants  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -51,10 +52,10 @@ def table(rows: dict) -> str:
            "|---|---|---|---|---|---|"]
   for name, row in rows.items():
     minutes = f"{row['seconds'] / 60:.0f}" if row.get("seconds") else "–"
-    lines.append(f"| {name} | this repo, seed {FLAGS.seed} | {row['step']} | {row['modes']} "
+    lines.append(f"| {name} | this repo, seed {FLAGS.seed} | {row['step']} | {int(row['modes'])} "
                  f"| {row['reverse_kl']:.3f} | {minutes} |")
   floor = next(iter(rows.values()))
-  lines.append(f"| real training stacks (floor) | this repo | – | {floor['floor/modes']} | "
+  lines.append(f"| real training stacks (floor) | this repo | – | {int(floor['floor/modes'])} | "
                f"{floor['floor/reverse_kl']:.3f} | – |")
   for name, modes, kl in PUBLISHED:
     lines.append(f"| {name} | published | – | {modes} | {kl} | – |")
@@ -67,7 +68,8 @@ def main(argv):
               for v, overrides in VARIANTS.items()}
   pin = 1 < FLAGS.parallel <= len(os.sched_getaffinity(0))
   results = run_variants(CONFIG, variants, workdir_root=FLAGS.workdir_root,
-                         parallel=FLAGS.parallel, pin_cpus=pin)
+                         parallel=FLAGS.parallel, pin_cpus=pin,
+                         num_train_steps=dcgan_stacked_mnist.get_config().num_train_steps)
   rows = {}
   for variant in VARIANTS:
     result = results[run_name(variant)]
