@@ -52,6 +52,37 @@ def median_steps_per_sec(workdir: str) -> Optional[float]:
   return rates[len(rates) // 2] if rates else None
 
 
+RUN_RECORD = "sweep_run.json"  # a finished run's wall-clock, kept in its workdir
+
+
+def run_provenance(workdir: str) -> dict:
+  """What a run's metrics rest on: its config's hash, the evaluation's sample
+  count, seed and EMA use, and the reference classifier with its SHA-256."""
+  from gan_jax import classifier as classifier_lib
+  from gan_jax import image_evaluation, provenance
+
+  config = provenance.load_config(workdir)
+  dataset = config.dataset.name
+  record = {"config_sha256": provenance.config_hash(config),
+            "num_samples": config.eval.num_samples, "eval_seed": config.eval.seed,
+            "used_ema": config.ema.get("decay", 0.0) > 0, "dataset": dataset}
+  extractor = image_evaluation.CHANNEL_CLASSIFIERS.get(dataset, dataset)
+  if extractor in classifier_lib.NAMES:
+    record.update(extractor=extractor,
+                  extractor_sha256=classifier_lib.load_provenance(extractor)["sha256"],
+                  reference_split=image_evaluation.REFERENCE_SPLIT,
+                  floor_split=image_evaluation.FLOOR_SPLIT)
+  return record
+
+
+def _recorded_seconds(workdir: str) -> Optional[float]:
+  path = os.path.join(workdir, RUN_RECORD)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f).get("seconds")
+
+
 def _finished(workdir: str, num_train_steps: Optional[int]) -> bool:
   row = last_evaluation(workdir)
   return row is not None and num_train_steps is not None and row["step"] >= num_train_steps
@@ -76,8 +107,9 @@ def run_variants(config: str, variants: dict[str, list[str]], *, workdir_root: s
       workdir = os.path.join(workdir_root, name)
       if _finished(workdir, num_train_steps):
         results[name] = {"eval": last_evaluation(workdir), "returncode": 0,
-                         "seconds": None, "workdir": workdir,
-                         "steps_per_sec": median_steps_per_sec(workdir)}
+                         "seconds": _recorded_seconds(workdir), "workdir": workdir,
+                         "steps_per_sec": median_steps_per_sec(workdir),
+                         "provenance": run_provenance(workdir)}
         continue
       steps = [f"--config.num_train_steps={num_train_steps}"] if num_train_steps else []
       command = [sys.executable, "-m", "gan_jax.main", f"--config={config}",
@@ -98,8 +130,13 @@ def run_variants(config: str, variants: dict[str, list[str]], *, workdir_root: s
       log_file.close()
       del running[name]
       workdir = os.path.join(workdir_root, name)
+      seconds = time.time() - start
+      if process.returncode == 0:
+        with open(os.path.join(workdir, RUN_RECORD), "w") as f:
+          json.dump({"seconds": seconds, "overrides": variants[name]}, f)
       results[name] = {"eval": last_evaluation(workdir), "returncode": process.returncode,
-                       "seconds": time.time() - start, "workdir": workdir,
-                       "steps_per_sec": median_steps_per_sec(workdir)}
+                       "seconds": seconds, "workdir": workdir,
+                       "steps_per_sec": median_steps_per_sec(workdir),
+                       "provenance": run_provenance(workdir) if process.returncode == 0 else None}
       log(f"finished {name} (rc={process.returncode}) after {time.time() - start:.0f} s")
   return {name: results[name] for name in variants}
