@@ -26,7 +26,7 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from experiments.sweep import run_variants  # noqa: E402
+from experiments.sweep import can_pin_cpus, run_variants  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("parallel", 2, "Runs at once.")
@@ -91,9 +91,9 @@ def main(argv):
   del argv
   variants = {variant_name(loss, seed): [*overrides, f"--config.seed={seed}", *EVALUATION]
               for seed in range(FLAGS.num_seeds) for loss, overrides in LOSSES.items()}
-  pin = FLAGS.parallel > 1 and FLAGS.parallel <= len(os.sched_getaffinity(0))
   results = run_variants(CONFIG, variants, workdir_root=FLAGS.workdir_root,
-                         parallel=FLAGS.parallel, num_train_steps=6000, pin_cpus=pin)
+                         parallel=FLAGS.parallel, num_train_steps=6000,
+                         pin_cpus=can_pin_cpus(FLAGS.parallel))
   rows = summarize(results, FLAGS.num_seeds)
   os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
   with open(FLAGS.output, "w") as f:

@@ -21,7 +21,7 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import dcgan_stacked_mnist  # noqa: E402
-from experiments.sweep import run_variants  # noqa: E402
+from experiments.sweep import can_pin_cpus, run_variants  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("parallel", 2, "Runs at once.")
@@ -66,9 +66,8 @@ def main(argv):
   del argv
   variants = {run_name(v): [*overrides, f"--config.seed={FLAGS.seed}"]
               for v, overrides in VARIANTS.items()}
-  pin = 1 < FLAGS.parallel <= len(os.sched_getaffinity(0))
   results = run_variants(CONFIG, variants, workdir_root=FLAGS.workdir_root,
-                         parallel=FLAGS.parallel, pin_cpus=pin,
+                         parallel=FLAGS.parallel, pin_cpus=can_pin_cpus(FLAGS.parallel),
                          num_train_steps=dcgan_stacked_mnist.get_config().num_train_steps)
   rows = {}
   for variant in VARIANTS:

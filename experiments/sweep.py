@@ -88,6 +88,11 @@ def _finished(workdir: str, num_train_steps: Optional[int]) -> bool:
   return row is not None and num_train_steps is not None and row["step"] >= num_train_steps
 
 
+def can_pin_cpus(parallel: int) -> bool:
+  """Whether `parallel` runs can each have a core of their own (and more than one run)."""
+  return 1 < parallel <= len(os.sched_getaffinity(0))
+
+
 def run_variants(config: str, variants: dict[str, list[str]], *, workdir_root: str,
                  parallel: int = 1, num_train_steps: Optional[int] = None,
                  pin_cpus: bool = False, log=print) -> dict[str, dict]:
@@ -138,5 +143,5 @@ def run_variants(config: str, variants: dict[str, list[str]], *, workdir_root: s
                        "seconds": seconds, "workdir": workdir,
                        "steps_per_sec": median_steps_per_sec(workdir),
                        "provenance": run_provenance(workdir) if process.returncode == 0 else None}
-      log(f"finished {name} (rc={process.returncode}) after {time.time() - start:.0f} s")
+      log(f"finished {name} (rc={process.returncode}) after {seconds:.0f} s")
   return {name: results[name] for name in variants}

@@ -34,6 +34,12 @@ FLOOR_SPLIT = "train"
 CHANNEL_CLASSIFIERS = {"stacked_mnist": "mnist"}
 
 
+@functools.lru_cache(maxsize=None)
+def reference_classifier(name: str) -> classifier_lib.Classifier:
+  """The committed classifier, read and hash-checked once per process."""
+  return classifier_lib.load_classifier(name)
+
+
 def has_reference_classifier(spec: DatasetSpec) -> bool:
   return spec.name in classifier_lib.NAMES or spec.name in CHANNEL_CLASSIFIERS
 
@@ -54,7 +60,7 @@ def reference_features(dataset_name: str, data_dir: str, count: int) -> Referenc
   binarised-data VAE and a GAN are compared against the same images).
   Cached: evaluations during training reuse them."""
   spec = images.configure(DATASETS.get(dataset_name), 0, "symmetric", seed=0)
-  classifier = classifier_lib.load_classifier(dataset_name)
+  classifier = reference_classifier(dataset_name)
 
   def features(split):
     real = pipeline_lib.load_eval_split(spec, split, data_dir)["x"][:count]
@@ -123,7 +129,7 @@ def stacked_floor(dataset_name: str, data_dir: str, count: int) -> dict:
   classifier: what a generator matching the data would score."""
   spec = images.configure(DATASETS.get(dataset_name), 0, "symmetric", seed=0)
   real = pipeline_lib.load_eval_split(spec, FLOOR_SPLIT, data_dir, limit=count)["x"]
-  classifier = classifier_lib.load_classifier(CHANNEL_CLASSIFIERS[dataset_name])
+  classifier = reference_classifier(CHANNEL_CLASSIFIERS[dataset_name])
   digits, _ = channel_digits(classifier, real, spec.value_range)
   return feature_metrics.stacked_mnist_modes(digits)
 
@@ -133,7 +139,7 @@ def stacked_mode_metrics(spec: DatasetSpec, samples: np.ndarray, data_dir: str, 
   """Stacked MNIST: modes covered (of 1000) and KL(generated || uniform) from
   the per-channel digits of `samples`, with the real-data floor and the
   extractor's provenance. PacGAN counts modes on 26,000 samples."""
-  classifier = classifier_lib.load_classifier(CHANNEL_CLASSIFIERS[spec.name])
+  classifier = reference_classifier(CHANNEL_CLASSIFIERS[spec.name])
   digits, confidence = channel_digits(classifier, samples, spec.value_range)
   results = feature_metrics.stacked_mnist_modes(digits)
   # How digit-like the channels are: a channel of noise is classified too.

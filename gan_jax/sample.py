@@ -98,10 +98,11 @@ def write_samples(family, state, spec, *, kind: str, output: str, num: int, seed
   """Writes `kind` to `output`; returns the samples drawn."""
   os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
   num_classes = getattr(family, "num_classes", 0)
-  sample_fn = make_sampler(family, make_mesh())
+  mesh = make_mesh()
+  sample_fn = make_sampler(family, mesh)
   if kind == "raw":
     labels = parse_labels(labels, num, num_classes)
-    samples = generate(family, state, num, seed, sample_fn, labels)
+    samples = generate(family, state, num, seed, sample_fn, labels, mesh=mesh)
     np.save(output, samples)
     if labels is not None:
       np.save(f"{os.path.splitext(output)[0]}.labels.npy", labels)
@@ -115,7 +116,7 @@ def write_samples(family, state, spec, *, kind: str, output: str, num: int, seed
                                           test_images)
   elif kind == "grid":
     labels = parse_labels(labels, num, num_classes)
-    samples = generate(family, state, num, seed, sample_fn, labels)
+    samples = generate(family, state, num, seed, sample_fn, labels, mesh=mesh)
     cols = int(np.ceil(np.sqrt(num)))
   elif kind == "interpolation":
     key_start, key_end = jax.random.split(jax.random.PRNGKey(seed))

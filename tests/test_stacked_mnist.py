@@ -107,5 +107,5 @@ def test_real_test_stacks_are_read_back_by_the_classifier():
   test = pipeline_lib.load_eval_split(spec, "test", PREPARED_DIR, limit=2000)
   classifier = classifier_lib.load_classifier("mnist")
   digits, _ = image_evaluation.channel_digits(classifier, test["x"], spec.value_range)
-  accuracy = np.mean(stacked_mnist.mode_of(digits) == test["label"])
+  accuracy = np.mean(feature_metrics.stacked_mnist_mode(digits) == test["label"])
   assert accuracy > 0.97  # about 0.993 ** 3

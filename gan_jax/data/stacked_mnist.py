@@ -16,14 +16,11 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
-NUM_MODES = 1000
+from gan_jax.feature_metrics import STACKED_MNIST_MODES as NUM_MODES
+from gan_jax.feature_metrics import stacked_mnist_mode
+
 SIZE = 28
 _SEED_OFFSET = {"train": 0, "test": 1}
-
-
-def mode_of(digits: np.ndarray) -> np.ndarray:
-  """(N, 3) digits -> (N,) modes in 0..999."""
-  return np.asarray(digits, np.int64) @ np.array([100, 10, 1])
 
 
 def draw_stacks(images: np.ndarray, labels: np.ndarray, count: int,
@@ -33,7 +30,7 @@ def draw_stacks(images: np.ndarray, labels: np.ndarray, count: int,
   rng = np.random.default_rng(seed)
   picks = rng.integers(len(images), size=(count, 3))
   stacks = np.concatenate([images[picks[:, c]] for c in range(3)], axis=-1)
-  return stacks, mode_of(labels[picks])
+  return stacks, stacked_mnist_mode(labels[picks])
 
 
 @dataclasses.dataclass(eq=False)
