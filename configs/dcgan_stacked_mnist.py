@@ -20,10 +20,10 @@ def get_config(arg=None):
   c.dataset.name = "stacked_mnist"
   c.pack_size = 2
   if arg != "tiny":
-    c.num_train_steps = 20_000
+    c.num_train_steps = 45_000
     for player in (c.optimizer.generator, c.optimizer.discriminator):
       player.decay_steps = c.num_train_steps
-    c.eval_every_steps = 5000
+    c.eval_every_steps = 15_000
     c.checkpoint_every_steps = 5000
     c.eval.num_samples = 26_000
   return c
