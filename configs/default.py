@@ -8,6 +8,7 @@ from ml_collections import ConfigDict
 
 
 def optimizer(learning_rate=1e-4, b1=0.5, b2=0.999):
+  # decay_steps=0 with a decaying schedule: decay over the run's num_train_steps.
   return ConfigDict(dict(name="adam", learning_rate=learning_rate, b1=b1, b2=b2, eps=1e-8,
                          weight_decay=0.0, schedule="constant", decay_steps=0,
                          grad_clip_norm=0.0))
@@ -38,6 +39,8 @@ def get_config(arg=None):
   # "bfloat16": forward passes in bf16, parameters and optimizer state in f32.
   c.compute_dtype = "float32"
   c.pack_size = 1
+  # Ops XLA:CPU gives to YNNPACK: "dots", "none" or "xla_default" (gan_jax.step).
+  c.cpu_library_fusions = "dots"
   c.weight_clip = 0.0
   c.optimizer = ConfigDict(dict(generator=optimizer(), discriminator=optimizer()))
   c.log_every_steps = 100

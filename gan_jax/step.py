@@ -93,9 +93,34 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
-def make_train_step(family: ModelFamily, mesh: Mesh, *, donate: bool = True
+# Which ops XLA:CPU hands to the YNNPACK library (config.cpu_library_fusions).
+# Its default includes convolutions, whose YNNPACK kernels made the DCGAN step
+# 1.3x slower than XLA's own (Eigen) ones (benchmarks/step_suite.py); "dots"
+# keeps YNNPACK for matrix products only. The choice changes float round-off,
+# so it is part of the config: a run resumes with the kernels it started with.
+CPU_LIBRARY_FUSIONS = {
+    "dots": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT",
+    "none": "",
+    "xla_default": None,
+}
+
+
+def compiler_options(mesh: Mesh, cpu_library_fusions: str = "dots") -> dict:
+  """XLA options for the step's compilation on `mesh`'s platform."""
+  if cpu_library_fusions not in CPU_LIBRARY_FUSIONS:
+    raise ConfigError(f"Unknown cpu_library_fusions '{cpu_library_fusions}'; valid: "
+                      f"{', '.join(CPU_LIBRARY_FUSIONS)}.")
+  fusion_types = CPU_LIBRARY_FUSIONS[cpu_library_fusions]
+  if mesh.devices.flat[0].platform != "cpu" or fusion_types is None:
+    return {}
+  return {"xla_cpu_experimental_ynn_fusion_type": fusion_types}
+
+
+def make_train_step(family: ModelFamily, mesh: Mesh, *, donate: bool = True,
+                    cpu_library_fusions: str = "dots"
                     ) -> Callable[[TrainState, PyTree], tuple[TrainState, dict]]:
   """Returns `train_step(state, batches) -> (state, metrics)`, jitted."""
+  options = compiler_options(mesh, cpu_library_fusions)
   sharded_update = jax.shard_map(
       family.replica_update, mesh=mesh,
       in_specs=(P(), BATCH_SPEC, NOISE_SPEC), out_specs=(P(), P()))
@@ -107,4 +132,5 @@ def make_train_step(family: ModelFamily, mesh: Mesh, *, donate: bool = True
     noise = jax.lax.with_sharding_constraint(noise, NamedSharding(mesh, NOISE_SPEC))
     return sharded_update(state, batches, noise)
 
-  return jax.jit(train_step, donate_argnums=(0,) if donate else ())
+  return jax.jit(train_step, donate_argnums=(0,) if donate else (),
+                 compiler_options=options or None)

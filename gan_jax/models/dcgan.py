@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS
+from gan_jax.models.batch_norm import BatchNorm
 from gan_jax.models.layers import ConditionalBatchNorm, ProjectionHead, SNConv, require_labels
 from gan_jax.models.transposed_conv import conv_transpose_layer
 from gan_jax.registry import ConfigError
@@ -126,8 +127,8 @@ class DCGANDiscriminator(nn.Module):
         x = nn.Conv(features, kernel, strides=(2, 2), padding="SAME",
                     use_bias=not normalize, kernel_init=WEIGHT_INIT)(x)
       if normalize:
-        x = nn.BatchNorm(use_running_average=not train, scale_init=gain_init,
-                         axis_name=self.axis_name)(x)
+        x = BatchNorm(use_running_average=not train, scale_init=gain_init,
+                      axis_name=self.axis_name)(x)
       x = nn.leaky_relu(x, self.leaky_relu_slope)
     h = jnp.reshape(x, (x.shape[0], -1))
     return ProjectionHead(self.num_classes, spectral_norm=self.spectral_norm,

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from gan_jax.models import DATA_AXIS
+from gan_jax.models.batch_norm import BatchNorm, spread_channels, varying_like
 from gan_jax.registry import ConfigError
 
 Initializer = Callable[..., Any]
@@ -148,15 +149,16 @@ class ConditionalBatchNorm(nn.Module):
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
     require_labels(labels, self.num_classes, "ConditionalBatchNorm")
-    x = nn.BatchNorm(use_running_average=not train, use_scale=False, use_bias=False,
-                     momentum=self.momentum, epsilon=self.epsilon,
-                     axis_name=self.axis_name)(x)
+    x = BatchNorm(use_running_average=not train, use_scale=False, use_bias=False,
+                  momentum=self.momentum, epsilon=self.epsilon,
+                  axis_name=self.axis_name)(x)
     features = x.shape[-1]
     rows = max(self.num_classes, 1)
     gain = self.param("gain", self.gain_init, (rows, features))
     bias = self.param("bias", nn.initializers.zeros, (rows, features))
     if not self.num_classes:
-      return x * gain[0] + bias[0]
+      gain, bias = varying_like(gain[0], x), varying_like(bias[0], x)
+      return x * spread_channels(gain, x.shape) + spread_channels(bias, x.shape)
     per_example = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
     return (x * jnp.reshape(gain[labels], per_example)
             + jnp.reshape(bias[labels], per_example))

@@ -25,6 +25,7 @@ def fan_in_uniform_bias(fan_in: int):
   return init
 
 from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS
+from gan_jax.models.batch_norm import BatchNorm
 
 
 @GENERATORS.register("mlp")
@@ -42,7 +43,7 @@ class MLPGenerator(nn.Module):
       # A bias before batch norm is redundant (BN removes it).
       x = nn.Dense(self.hidden_units, use_bias=not self.batch_norm)(x)
       if self.batch_norm:
-        x = nn.BatchNorm(use_running_average=not train, axis_name=self.axis_name)(x)
+        x = BatchNorm(use_running_average=not train, axis_name=self.axis_name)(x)
       x = nn.relu(x)
     x = nn.Dense(math.prod(self.output_shape))(x)
     return jnp.reshape(x, (z.shape[0], *self.output_shape))
