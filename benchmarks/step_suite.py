@@ -86,6 +86,9 @@ flags.DEFINE_list("sngan_features", ["32", "32"],
                   "SN-GAN generator and discriminator widths of sngan_cifar10_b64 "
                   "(the paper's, which the *_full cases use: 256,128).")
 flags.DEFINE_string("output", "benchmarks/results/step_suite.json", "JSON output.")
+flags.DEFINE_string("cpu_library_fusions", "dots",
+                    "Ops XLA:CPU hands to YNNPACK (gan_jax.step.CPU_LIBRARY_FUSIONS); "
+                    "'xla_default' measures XLA's default.")
 flags.DEFINE_string("rescore", None, "Instead of timing: recompute the model FLOPs and "
                     "peak fractions of this earlier report (e.g. one measured on another "
                     "machine) and write it to --output.")
@@ -221,7 +224,9 @@ class CompiledStep:
     self.state = jax.jit(lambda: family.create_state(config),
                          out_shardings=replicated(mesh))()
     start = time.perf_counter()
-    self.compiled = make_train_step(family, mesh).lower(self.state, self.batches).compile()
+    self.compiled = make_train_step(
+        family, mesh, cpu_library_fusions=FLAGS.cpu_library_fusions).lower(
+            self.state, self.batches).compile()
     self.compile_seconds = time.perf_counter() - start
     self.examples_per_step = config.batch_size * family.batches_per_step
     self.flops = float(self.compiled.cost_analysis().get("flops", 0.0))
@@ -402,7 +407,7 @@ def main(argv):
             "environment": provenance.environment(), "matmul_peak_flops": peaks["float32"],
             "matmul_peak_flops_by_dtype": peaks,
             "matmul_peak_flops_before_after": [peaks_before, peaks_after],
-            "windows": FLAGS.windows,
+            "cpu_library_fusions": FLAGS.cpu_library_fusions, "windows": FLAGS.windows,
             "window_seconds": FLAGS.window_seconds, "cases": cases, "pipeline": {}}
   for batch_size in map(int, FLAGS.pipeline_batch_sizes):
     report["pipeline"][batch_size] = benchmark_pipeline(batch_size)

@@ -21,6 +21,8 @@ def get_config(arg=None):
   c.pack_size = 2
   if arg != "tiny":
     c.num_train_steps = 45_000
+    for player in (c.optimizer.generator, c.optimizer.discriminator):
+      player.decay_steps = c.num_train_steps
     c.eval_every_steps = 15_000
     c.checkpoint_every_steps = 5000
     c.eval.num_samples = 26_000

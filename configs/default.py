@@ -8,7 +8,6 @@ from ml_collections import ConfigDict
 
 
 def optimizer(learning_rate=1e-4, b1=0.5, b2=0.999):
-  # decay_steps=0 with a decaying schedule: decay over the run's num_train_steps.
   return ConfigDict(dict(name="adam", learning_rate=learning_rate, b1=b1, b2=b2, eps=1e-8,
                          weight_decay=0.0, schedule="constant", decay_steps=0,
                          grad_clip_norm=0.0))

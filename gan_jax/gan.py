@@ -129,17 +129,15 @@ class GANFamily:
     x = jnp.zeros((1, *self.data_shape[:-1], self.pack_size * self.data_shape[-1]),
                   jnp.float32)
     d_vars = self.discriminator.init(d_key, x, labels, train=False)
-    generator = Player.create(
-        self.generator, make_optimizer(config.optimizer.generator, config.num_train_steps),
-        g_vars, self.compute_dtype)
+    generator = Player.create(self.generator, make_optimizer(config.optimizer.generator),
+                              g_vars, self.compute_dtype)
     if self.ema_decay:
       generator = generator.replace(ema_params=generator.params,
                                     ema_collections=generator.collections)
     players = {
         GENERATOR: generator,
         DISCRIMINATOR: Player.create(self.discriminator,
-                                     make_optimizer(config.optimizer.discriminator,
-                                                    config.num_train_steps), d_vars,
+                                     make_optimizer(config.optimizer.discriminator), d_vars,
                                      self.compute_dtype),
     }
     return TrainState.create(config.seed, players)

@@ -26,21 +26,12 @@ SCHEDULES.register("cosine")(
     lambda c: optax.cosine_decay_schedule(c.learning_rate, c.decay_steps))
 
 
-def make_optimizer(config, num_train_steps: int = 0) -> optax.GradientTransformation:
-  """Builds an optax transformation from one player's optimizer config.
-
-  A decaying schedule with decay_steps=0 decays over the whole run,
-  `num_train_steps`, so that overriding the run's length keeps the schedule's
-  shape instead of leaving the learning rate at 0 for the steps past it.
-  """
+def make_optimizer(config) -> optax.GradientTransformation:
+  """Builds an optax transformation from one player's optimizer config."""
   if config.learning_rate <= 0:
     raise ConfigError(f"learning_rate must be positive, got {config.learning_rate}.")
   if config.schedule != "constant" and config.decay_steps <= 0:
-    if num_train_steps <= 0:
-      raise ConfigError(f"schedule '{config.schedule}' needs decay_steps > 0 "
-                        "(or 0 with the run's num_train_steps).")
-    config = config.copy_and_resolve_references()
-    config.decay_steps = num_train_steps
+    raise ConfigError(f"schedule '{config.schedule}' needs decay_steps > 0.")
   schedule = SCHEDULES.get(config.schedule)(config)
   tx = OPTIMIZERS.get(config.name)(schedule, config)
   if config.grad_clip_norm > 0:

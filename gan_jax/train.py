@@ -203,6 +203,18 @@ def _check_finite(step: int, metrics: dict, checkpointer: Checkpointer):
           f"{checkpointer.directory}.")
 
 
+def _warn_on_finished_schedules(config: ml_collections.ConfigDict) -> None:
+  """Decay schedules are fixed in steps by the config, so that a run resumes
+  (or is extended) on the schedule it started with; overriding only
+  num_train_steps past decay_steps trains the extra steps at learning rate 0."""
+  for player, optimizer in config.optimizer.items():
+    if optimizer.schedule != "constant" and optimizer.decay_steps < config.num_train_steps:
+      log.warning("optimizer.%s: the '%s' schedule ends at decay_steps=%d, before "
+                  "num_train_steps=%d; set --config.optimizer.%s.decay_steps to change it.",
+                  player, optimizer.schedule, optimizer.decay_steps,
+                  config.num_train_steps, player)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (or resumes) the run in `workdir`; returns the last evaluation."""
   workdir = os.path.abspath(workdir)
@@ -210,6 +222,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   family = build_family(config, spec.example_shape)
   mesh = make_mesh()
   check_global_batch(config.batch_size, mesh, per_replica_multiple=family.pack_size)
+  _warn_on_finished_schedules(config)
   provenance.check_and_save_config(config, workdir, write=jax.process_index() == 0)
 
   arrays = load_training_data(spec, data_dir_for(config))

@@ -146,22 +146,6 @@ def test_decaying_schedule_needs_decay_steps(schedule):
     make_optimizer(opt_config(schedule=schedule, decay_steps=0))
 
 
-def test_decay_steps_zero_decays_over_the_run():
-  """decay_steps=0 follows num_train_steps: a run made longer by an override
-  still decays linearly to 0 at its last step."""
-  g = jnp.array([1.0])
-  for num_train_steps in (4, 8):
-    tx = make_optimizer(opt_config(name="sgd", b1=0.0, schedule="linear_decay", decay_steps=0),
-                        num_train_steps)
-    params, state, rates = jnp.zeros(1), None, []
-    state = tx.init(params)
-    for _ in range(num_train_steps + 1):
-      update, state = tx.update(g, state, params)
-      rates.append(-float(update[0]))
-    np.testing.assert_allclose(rates, 1e-2 * (1 - np.arange(num_train_steps + 1) / num_train_steps),
-                               rtol=1e-6, atol=1e-9)
-
-
 def test_sgd_first_step_is_minus_lr_times_grad():
   g = jnp.array([0.5, -2.0, 0.0])
   np.testing.assert_allclose(first_update(make_optimizer(opt_config(name="sgd", b1=0.0)), g),

@@ -6,11 +6,16 @@ with `momentum`) with the same variables, so it is a drop-in replacement with
 interchangeable checkpoints. tests/test_batch_norm.py checks outputs, running
 statistics and every gradient against flax's layer.
 
-Why: a sum over the batch and spatial axes of an (N, H, W, C) tensor, and the
-transpose of a per-channel broadcast in the backward pass, become trees of
-reduce-window ops on XLA:CPU that took 28% of the DCGAN step at batch 256.
-Written as ones(rows) @ x(rows, C), the same sums run in the matmul library.
-On other backends the layer uses plain reductions, which are fast there.
+Why, on XLA:CPU: a sum over the batch and spatial axes of an (N, H, W, C)
+tensor, and the transpose of a per-channel broadcast in the backward pass,
+become trees of reduce-window ops, which took 28% of the DCGAN step at batch
+256 (with XLA's own convolution kernels). As ones(rows) @ x(rows, C) the same
+sums are matrix-vector products. On other backends the layer uses plain
+reductions. Either way the per-channel vectors are marked varying over the
+shard_map axis before they are broadcast (`varying_like`); a broadcast of a
+replicated vector is replicated, and the transpose of combining it with the
+varying activation would all-reduce an activation-sized cotangent instead of
+C numbers.
 """
 
 from __future__ import annotations
@@ -92,10 +97,8 @@ def spread_channels(v: jax.Array, shape: tuple[int, ...],
 
 
 def varying_like(v: jax.Array, x: jax.Array) -> jax.Array:
-  """`v` marked as varying over the shard_map axes `x` varies over. Doing it
-  to the (C,) vector before broadcasting makes the backward pass all-reduce
-  C numbers; left to the elementwise op that combines the broadcast with `x`,
-  it all-reduces the whole activation-sized cotangent."""
+  """`v` marked as varying over the shard_map axes `x` varies over, so that
+  the backward pass all-reduces the (C,) vector, not its broadcast."""
   missing = tuple(sorted(set(jax.typeof(x).mat.varying) - set(jax.typeof(v).mat.varying)))
   return lax.pcast(v, missing, to="varying") if missing else v
 
