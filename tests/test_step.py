@@ -199,9 +199,9 @@ def test_cpu_library_fusions_are_validated_and_change_only_round_off():
   results = {}
   for choice in ("dots", "xla_default"):
     state = jax.jit(lambda: family.create_state(config), out_shardings=replicated(mesh))()
-    step = make_train_step(family, mesh, donate=False, cpu_library_fusions=choice)
-    hlo = step.lower(state, batches).compile().as_text()
-    results[choice] = (jax.device_get(step(state, batches)), "ynn" in hlo)
+    compiled = make_train_step(family, mesh, donate=False,
+                               cpu_library_fusions=choice).lower(state, batches).compile()
+    results[choice] = (jax.device_get(compiled(state, batches)), "ynn" in compiled.as_text())
   (dots, dots_ynn), (default_state, _) = results["dots"], results["xla_default"]
   assert dots_ynn  # YNNPACK still runs the dots
   for mine, theirs in zip(jax.tree.leaves(dots), jax.tree.leaves(default_state), strict=True):
