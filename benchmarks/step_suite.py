@@ -86,7 +86,7 @@ flags.DEFINE_list("sngan_features", ["32", "32"],
                   "SN-GAN generator and discriminator widths of sngan_cifar10_b64 "
                   "(the paper's, which the *_full cases use: 256,128).")
 flags.DEFINE_string("output", "benchmarks/results/step_suite.json", "JSON output.")
-flags.DEFINE_string("cpu_library_fusions", "dots",
+flags.DEFINE_string("cpu_library_fusions", "none",
                     "Ops XLA:CPU hands to YNNPACK (gan_jax.step.CPU_LIBRARY_FUSIONS); "
                     "'xla_default' measures XLA's default.")
 flags.DEFINE_string("rescore", None, "Instead of timing: recompute the model FLOPs and "

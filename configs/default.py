@@ -38,8 +38,8 @@ def get_config(arg=None):
   # "bfloat16": forward passes in bf16, parameters and optimizer state in f32.
   c.compute_dtype = "float32"
   c.pack_size = 1
-  # Ops XLA:CPU gives to YNNPACK: "dots", "none" or "xla_default" (gan_jax.step).
-  c.cpu_library_fusions = "dots"
+  # Ops XLA:CPU gives to YNNPACK: "none", "dots" or "xla_default" (gan_jax.step).
+  c.cpu_library_fusions = "none"
   c.weight_clip = 0.0
   c.optimizer = ConfigDict(dict(generator=optimizer(), discriminator=optimizer()))
   c.log_every_steps = 100

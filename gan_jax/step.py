@@ -95,17 +95,19 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 # Which ops XLA:CPU hands to the YNNPACK library (config.cpu_library_fusions).
 # Its default includes convolutions, whose YNNPACK kernels made the DCGAN step
-# 1.3x slower than XLA's own (Eigen) ones (benchmarks/step_suite.py); "dots"
-# keeps YNNPACK for matrix products only. The choice changes float round-off,
-# so it is part of the config: a run resumes with the kernels it started with.
+# 1.4-1.6x slower than XLA's own (Eigen) ones (benchmarks/step_suite.py);
+# "none" keeps every op on XLA's own kernels, which in one process was also
+# as fast as YNNPACK dots for the DCGAN ("dots") and 1.34x faster for the
+# 2-D MLP GAN. The choice changes float round-off, so it is part of the
+# config: a run resumes with the kernels it started with.
 CPU_LIBRARY_FUSIONS = {
-    "dots": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT",
     "none": "",
+    "dots": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT",
     "xla_default": None,
 }
 
 
-def compiler_options(mesh: Mesh, cpu_library_fusions: str = "dots") -> dict:
+def compiler_options(mesh: Mesh, cpu_library_fusions: str = "none") -> dict:
   """XLA options for the step's compilation on `mesh`'s platform."""
   if cpu_library_fusions not in CPU_LIBRARY_FUSIONS:
     raise ConfigError(f"Unknown cpu_library_fusions '{cpu_library_fusions}'; valid: "
@@ -117,7 +119,7 @@ def compiler_options(mesh: Mesh, cpu_library_fusions: str = "dots") -> dict:
 
 
 def make_train_step(family: ModelFamily, mesh: Mesh, *, donate: bool = True,
-                    cpu_library_fusions: str = "dots"
+                    cpu_library_fusions: str = "none"
                     ) -> Callable[[TrainState, PyTree], tuple[TrainState, dict]]:
   """Returns `train_step(state, batches) -> (state, metrics)`, jitted."""
   options = compiler_options(mesh, cpu_library_fusions)

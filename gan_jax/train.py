@@ -245,7 +245,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   writer = MetricWriter(workdir, resume_step=resume_step)
   evaluator = _Evaluator(family, spec, config, workdir, writer)
   train_step = make_train_step(family, mesh, cpu_library_fusions=config.get(
-      "cpu_library_fusions", "dots"))
+      "cpu_library_fusions", "none"))
   preemption = _Preemption()
   restore_signal = preemption.install()
   trace = StepTraceWindow(config.get("profile", {}), workdir)
