@@ -105,9 +105,10 @@ CPU_LIBRARY_FUSIONS = {
     "dots": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT",
     "xla_default": None,
 }
+DEFAULT_CPU_LIBRARY_FUSIONS = "none"
 
 
-def compiler_options(mesh: Mesh, cpu_library_fusions: str = "none") -> dict:
+def compiler_options(mesh: Mesh, cpu_library_fusions: str = DEFAULT_CPU_LIBRARY_FUSIONS) -> dict:
   """XLA options for the step's compilation on `mesh`'s platform."""
   if cpu_library_fusions not in CPU_LIBRARY_FUSIONS:
     raise ConfigError(f"Unknown cpu_library_fusions '{cpu_library_fusions}'; valid: "
@@ -119,7 +120,7 @@ def compiler_options(mesh: Mesh, cpu_library_fusions: str = "none") -> dict:
 
 
 def make_train_step(family: ModelFamily, mesh: Mesh, *, donate: bool = True,
-                    cpu_library_fusions: str = "none"
+                    cpu_library_fusions: str = DEFAULT_CPU_LIBRARY_FUSIONS
                     ) -> Callable[[TrainState, PyTree], tuple[TrainState, dict]]:
   """Returns `train_step(state, batches) -> (state, metrics)`, jitted."""
   options = compiler_options(mesh, cpu_library_fusions)

@@ -37,7 +37,8 @@ from gan_jax.families import build_family
 from gan_jax.metric_writer import MetricWriter
 from gan_jax.registry import ConfigError
 from gan_jax.profiling import StepTraceWindow
-from gan_jax.step import check_global_batch, make_mesh, make_train_step, replicated
+from gan_jax.step import (DEFAULT_CPU_LIBRARY_FUSIONS, check_global_batch, make_mesh,
+                          make_train_step, replicated)
 
 log = logging.getLogger("gan_jax")
 MAX_STEPS_IN_FLIGHT = 2
@@ -245,7 +246,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   writer = MetricWriter(workdir, resume_step=resume_step)
   evaluator = _Evaluator(family, spec, config, workdir, writer)
   train_step = make_train_step(family, mesh, cpu_library_fusions=config.get(
-      "cpu_library_fusions", "none"))
+      "cpu_library_fusions", DEFAULT_CPU_LIBRARY_FUSIONS))
   preemption = _Preemption()
   restore_signal = preemption.install()
   trace = StepTraceWindow(config.get("profile", {}), workdir)

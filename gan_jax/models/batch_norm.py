@@ -96,6 +96,12 @@ def spread_channels(v: jax.Array, shape: tuple[int, ...],
   return broadcast_channels(v, shape) if matvec else jnp.broadcast_to(v, shape)
 
 
+def broadcast_like(v: jax.Array, x: jax.Array, matvec: Optional[bool] = None) -> jax.Array:
+  """`v` (C,) broadcast to `x`'s shape, varying like `x` (`spread_channels`
+  of `varying_like`)."""
+  return spread_channels(varying_like(v, x), x.shape, matvec)
+
+
 def varying_like(v: jax.Array, x: jax.Array) -> jax.Array:
   """`v` marked as varying over the shard_map axes `x` varies over, so that
   the backward pass all-reduces the (C,) vector, not its broadcast."""
@@ -129,7 +135,6 @@ class BatchNorm(nn.Module):
     ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((features,), jnp.float32))
 
     total = channel_sum if matvec else (lambda a: jnp.sum(_rows(a), axis=0))
-    spread = lambda v, shape: spread_channels(varying_like(v, x), shape, matvec)
 
     if use_running_average:
       mean, var = ra_mean.value, ra_var.value
@@ -151,9 +156,9 @@ class BatchNorm(nn.Module):
       scale = self.param("scale", self.scale_init, (features,), jnp.float32)
       multiplier = multiplier * scale
       dtype_args.append(scale)
-    y = (x - spread(mean, x.shape)) * spread(multiplier, x.shape)
+    y = (x - broadcast_like(mean, x, matvec)) * broadcast_like(multiplier, x, matvec)
     if self.use_bias:
       bias = self.param("bias", self.bias_init, (features,), jnp.float32)
-      y = y + spread(bias, x.shape)
+      y = y + broadcast_like(bias, x, matvec)
       dtype_args.append(bias)
     return y.astype(jnp.result_type(*dtype_args))

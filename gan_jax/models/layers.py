@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from gan_jax.models import DATA_AXIS
-from gan_jax.models.batch_norm import BatchNorm, spread_channels, varying_like
+from gan_jax.models.batch_norm import BatchNorm, broadcast_like
 from gan_jax.registry import ConfigError
 
 Initializer = Callable[..., Any]
@@ -157,8 +157,7 @@ class ConditionalBatchNorm(nn.Module):
     gain = self.param("gain", self.gain_init, (rows, features))
     bias = self.param("bias", nn.initializers.zeros, (rows, features))
     if not self.num_classes:
-      gain, bias = varying_like(gain[0], x), varying_like(bias[0], x)
-      return x * spread_channels(gain, x.shape) + spread_channels(bias, x.shape)
+      return x * broadcast_like(gain[0], x) + broadcast_like(bias[0], x)
     per_example = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
     return (x * jnp.reshape(gain[labels], per_example)
             + jnp.reshape(bias[labels], per_example))
