@@ -11,10 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.models.transposed_conv import PhaseConvTranspose, conv_transpose_layer
+from gan_jax.models.transposed_conv import (MAX_TAP_FORM_FEATURES, PhaseConvTranspose,
+                                            conv_transpose_layer)
 from gan_jax.registry import ConfigError
 
 # (batch, input side, in channels, out features): 7 -> 14, 4 -> 8, 14 -> 28.
+# Out features 5 take the phase form; 3 and 1 the tap form.
 SHAPES = [(2, 7, 6, 5), (3, 4, 8, 3), (1, 14, 3, 1)]
 RTOL = 1e-5
 
@@ -81,14 +83,28 @@ def test_matches_conv_transpose(kernel_size):
   _assert_same_functions(cases)
 
 
-def test_matches_conv_transpose_in_other_layouts():
+# Both forms: the tap form up to MAX_TAP_FORM_FEATURES output features, the
+# phase convolutions above.
+@pytest.mark.parametrize("features", [MAX_TAP_FORM_FEATURES, MAX_TAP_FORM_FEATURES + 2])
+def test_matches_conv_transpose_in_other_layouts(features):
   _assert_same_functions([
-      (dict(features=4, kernel_size=(4,), strides=2), _normal((2, 9, 3), 0)),  # 1-D
+      (dict(features=features, kernel_size=(4,), strides=2), _normal((2, 9, 3), 0)),  # 1-D
       # Unequal sides; the smallest kernel the phases support.
-      (dict(features=4, kernel_size=(2, 3), strides=2), _normal((2, 5, 6, 3), 1)),
-      (dict(features=4, kernel_size=(4, 4), strides=2), _normal((2, 2, 5, 5, 3), 2)),
-      (dict(features=4, kernel_size=(5, 5), strides=2), _normal((5, 5, 3), 3)),  # unbatched
+      (dict(features=features, kernel_size=(2, 3), strides=2), _normal((2, 5, 6, 3), 1)),
+      (dict(features=features, kernel_size=(4, 4), strides=2), _normal((2, 2, 5, 5, 3), 2)),
+      (dict(features=features, kernel_size=(5, 5), strides=2), _normal((5, 5, 3), 3)),  # unbatched
   ])
+
+
+@pytest.mark.parametrize("features,form", [(1, "dot_general"), (MAX_TAP_FORM_FEATURES, "dot_general"),
+                                           (MAX_TAP_FORM_FEATURES + 1, "conv_general_dilated")])
+def test_few_output_features_take_the_tap_form(features, form):
+  options = dict(features=features, kernel_size=(4, 4), strides=(2, 2), padding="SAME")
+  x = _normal((2, 7, 7, 8), seed=0)
+  jaxpr = str(jax.make_jaxpr(PhaseConvTranspose(**options).apply)(
+      _random_variables(options, x), x))
+  other = {"dot_general", "conv_general_dilated"} - {form}
+  assert form in jaxpr and not any(name in jaxpr for name in other)
 
 
 @pytest.mark.parametrize("options", [

@@ -23,6 +23,20 @@ hence float round-off, differs.
 Why bother: on XLA:CPU the weight gradient of the dilated form is very slow
 (most of a DCGAN step), while each phase's is an ordinary convolution's.
 
+For a layer with few output features (an image layer: 1 or 3 channels) the
+phase convolutions are matrix products one to three columns wide, which
+XLA:CPU runs at a few GFLOP/s. There `tap_conv_transpose` sums the same terms
+another way: one matrix product gives every tap's contribution
+z_t[p] = x[p] w[t] (k*k*out columns), and output phase r adds the shifted
+maps z_t[p + (r + t - a) / 2] of its taps. For the MNIST DCGAN's last layer
+(14x14x32 to 28x28x1, batch 256), timed alone, this form's forward pass was
+12x faster than the phases'; at 8 output features and more the phases were
+faster. Its automatic derivative, though, lost in the whole step to XLA's
+layout copies, so `tap_forward_phase_backward` pairs the tap form's value
+with the phases' derivative. The whole DCGAN step then ran 1.13x (batch 64)
+and 1.085x (batch 256) faster than with phases alone, timed in alternating
+windows in one process.
+
 `PhaseConvTranspose` has nn.ConvTranspose's fields, parameter names, shapes
 and initialisation, so the two are interchangeable on the same checkpoint;
 `conv_transpose_layer(name)` picks one, for a model field.
@@ -41,6 +55,8 @@ from gan_jax.registry import Registry
 
 # The stride this module decomposes; the phase count per axis.
 STRIDE = 2
+# Layers with at most this many output features use `tap_conv_transpose`.
+MAX_TAP_FORM_FEATURES = 4
 
 CONV_TRANSPOSE_LAYERS: Registry[type[nn.ConvTranspose]] = Registry(
     "conv_transpose implementation")
@@ -66,6 +82,65 @@ def axis_phases(kernel_size: int) -> tuple[tuple[int, tuple[int, int]], ...]:
   return tuple(phases)
 
 
+def _interleave_phases(outputs: list[jax.Array], x_shape: tuple[int, ...]) -> jax.Array:
+  """Depth to space: the 2^d phase outputs, in itertools.product order of
+  (r_1, ..., r_d), each (batch, *spatial, out), into (batch, *2 spatial, out)."""
+  d = len(x_shape) - 2
+  y = jnp.reshape(jnp.stack(outputs), (STRIDE,) * d + outputs[0].shape)
+  # (r_1..r_d, batch, p_1..p_d, out) -> (batch, p_1, r_1, ..., p_d, r_d, out)
+  interleaved = [d, *itertools.chain.from_iterable((d + 1 + i, i) for i in range(d)), 2 * d + 1]
+  y = jnp.transpose(y, interleaved)
+  return jnp.reshape(y, (x_shape[0], *(STRIDE * n for n in x_shape[1:-1]), y.shape[-1]))
+
+
+def tap_conv_transpose(x: jax.Array, kernel: jax.Array, *, precision=None,
+                       preferred_element_type=None) -> jax.Array:
+  """`phase_conv_transpose` as one matrix product and shifted sums: the form
+  for few output features (see the module docstring)."""
+  d = x.ndim - 2
+  window = kernel.shape[:d]
+  # z[b, p..., t..., o] = sum_i x[b, p..., i] kernel[t..., i, o]
+  z = lax.dot_general(x, kernel, (((d + 1,), (d,)), ((), ())), precision=precision,
+                      preferred_element_type=preferred_element_type)
+  fronts = [(k + 1) // 2 for k in window]  # a, per axis
+  no_padding = (0, 0, 0)
+  outputs = []
+  for phases in itertools.product(range(STRIDE), repeat=d):
+    total = None
+    for taps in itertools.product(*(range(k) for k in window)):
+      offsets = [r + t - a for r, t, a in zip(phases, taps, fronts)]
+      if any(offset % STRIDE for offset in offsets):
+        continue  # this tap only meets the dilation's zeros in this phase
+      # out[p] = z_t[p + s] with s = offset / 2: negative padding crops.
+      shifted = lax.pad(z[(slice(None),) * (d + 1) + taps], jnp.zeros((), z.dtype),
+                        [no_padding, *((-(o // STRIDE), o // STRIDE, 0) for o in offsets),
+                         no_padding])
+      total = shifted if total is None else total + shifted
+    outputs.append(total)
+  return _interleave_phases(outputs, x.shape)
+
+
+def tap_forward_phase_backward(x: jax.Array, kernel: jax.Array, *, precision=None,
+                               preferred_element_type=None) -> jax.Array:
+  """`tap_conv_transpose`'s value with `phase_conv_transpose`'s derivative
+  (the same linear map's transpose, computed as the phases compute it)."""
+  options = dict(precision=precision, preferred_element_type=preferred_element_type)
+
+  @jax.custom_vjp
+  def conv_transpose(x, kernel):
+    return tap_conv_transpose(x, kernel, **options)
+
+  def forward(x, kernel):
+    return conv_transpose(x, kernel), (x, kernel)
+
+  def backward(residuals, cotangent):
+    _, pullback = jax.vjp(lambda *args: phase_conv_transpose(*args, **options), *residuals)
+    return pullback(cotangent)
+
+  conv_transpose.defvjp(forward, backward)
+  return conv_transpose(x, kernel)
+
+
 def phase_conv_transpose(x: jax.Array, kernel: jax.Array, *, precision=None,
                          preferred_element_type=None) -> jax.Array:
   """`lax.conv_transpose(x, kernel, (2,) * d, "SAME")` with an unflipped kernel,
@@ -83,15 +158,12 @@ def phase_conv_transpose(x: jax.Array, kernel: jax.Array, *, precision=None,
         x, sub_kernel, (1,) * d, [padding for _, padding in phases],
         dimension_numbers=dimension_numbers, precision=precision,
         preferred_element_type=preferred_element_type))
-  y = jnp.reshape(jnp.stack(outputs), (STRIDE,) * d + outputs[0].shape)
-  # (r_1..r_d, batch, p_1..p_d, out) -> (batch, p_1, r_1, ..., p_d, r_d, out)
-  interleaved = [d, *itertools.chain.from_iterable((d + 1 + i, i) for i in range(d)), 2 * d + 1]
-  y = jnp.transpose(y, interleaved)
-  return jnp.reshape(y, (x.shape[0], *(STRIDE * n for n in x.shape[1:-1]), y.shape[-1]))
+  return _interleave_phases(outputs, x.shape)
 
 
 class PhaseConvTranspose(nn.ConvTranspose):
-  """nn.ConvTranspose, computed by `phase_conv_transpose` where that applies:
+  """nn.ConvTranspose, computed by `phase_conv_transpose` (or, for at most
+  MAX_TAP_FORM_FEATURES features, `tap_forward_phase_backward`) where that applies:
   stride 2 on every axis, "SAME" padding, no kernel dilation or mask, an
   unflipped kernel (transpose_kernel=False) of side >= 2. Any other setting
   runs nn.ConvTranspose's own computation."""
@@ -122,8 +194,10 @@ class PhaseConvTranspose(nn.ConvTranspose):
     bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
             if self.use_bias else None)
     x, kernel, bias = self.promote_dtype(x, kernel, bias, dtype=self.dtype)
-    y = phase_conv_transpose(x, kernel, precision=self.precision,
-                             preferred_element_type=self.preferred_element_type)
+    form = (tap_forward_phase_backward if self.features <= MAX_TAP_FORM_FEATURES
+            else phase_conv_transpose)
+    y = form(x, kernel, precision=self.precision,
+             preferred_element_type=self.preferred_element_type)
     if bias is not None:
       y = y + bias
     return jnp.reshape(y, (*batch_shape, *y.shape[1:]))
