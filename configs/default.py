@@ -38,6 +38,9 @@ def get_config(arg=None):
   # "bfloat16": forward passes in bf16, parameters and optimizer state in f32.
   c.compute_dtype = "float32"
   c.pack_size = 1
+  # True: D judges each real and fake batch in one pass (shared batch-norm
+  # statistics when D has batch norm; the same function, faster, when not).
+  c.joint_discriminator_batch = False
   # Ops XLA:CPU gives to YNNPACK: "none", "dots" or "xla_default" (gan_jax.step).
   c.cpu_library_fusions = "none"
   c.weight_clip = 0.0

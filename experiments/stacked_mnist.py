@@ -46,6 +46,9 @@ VARIANTS = {
     # The same with D's learning rate halved (G 2e-4, D 1e-4).
     "PacDCGAN2_G64_slowD": (["--config.pack_size=2", "--config.generator.base_features=64",
                              "--config.optimizer.discriminator.learning_rate=1e-4"], None),
+    # D's batch norm over real and fake together (config.joint_discriminator_batch).
+    "PacDCGAN2_joint": (["--config.pack_size=2", "--config.joint_discriminator_batch=True"],
+                        None),
 }
 # Published: PacGAN (Lin et al. 2018), Table 2, and GDPP (Elfeki et al. 2019),
 # Table 2; their architectures and budgets differ from ours.

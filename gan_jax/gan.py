@@ -69,6 +69,9 @@ class GANFamily:
   ema_decay: float = 0.0  # 0: no generator EMA
   ema_start_step: int = 0
   compute_dtype: Any = None  # None: float32; see gan_jax.precision
+  # True: D sees real and fake examples as one batch (one pass, shared
+  # batch-norm statistics); see `_discriminate_pair`.
+  joint_discriminator_batch: bool = False
 
   @property
   def conditional(self) -> bool:
@@ -118,7 +121,8 @@ class GANFamily:
                weight_clip=config.weight_clip, num_classes=num_classes,
                augment_policy=policy, ema_decay=float(ema["decay"]),
                ema_start_step=int(ema["start_step"]),
-               compute_dtype=precision.compute_dtype(config))
+               compute_dtype=precision.compute_dtype(config),
+               joint_discriminator_batch=bool(config.get("joint_discriminator_batch", False)))
 
   def create_state(self, config) -> TrainState:
     key = jax.random.PRNGKey(config.seed)
@@ -217,9 +221,9 @@ class GANFamily:
     def g_objective(g_params):
       fake, g_collections = g.apply(g_params, noise["z_generator"], gen_labels, train=True)
       fake = self._augment(fake, noise, slot + 1)
-      d_fake, _ = d.apply(d.params, pack(fake, self.pack_size), gen_labels, train=True)
-      d_real, _ = d.apply(d.params, pack(last_real, self.pack_size), last_real_labels,
-                          train=True)
+      d_real, d_fake, _ = self._discriminate_pair(
+          d, d.params, pack(last_real, self.pack_size), last_real_labels,
+          pack(fake, self.pack_size), gen_labels, chain_collections=False)
       pair = self.loss.fn(lax.stop_gradient(d_real), d_fake, batch_mean=batch_mean,
                           real_target=self.real_target)
       return pair.generator, g_collections
@@ -248,13 +252,36 @@ class GANFamily:
                      ema_collections=jax.tree.map(average, g.ema_collections,
                                                   g.collections))
 
+  def _discriminate_pair(self, d: Player, d_params, real, real_labels, fake, fake_labels,
+                         chain_collections: bool = True):
+    """D's outputs on a real and a fake batch, and its collections after both.
+
+    Separately (the default), each batch is its own forward pass, so a
+    batch-norm D normalises fakes with fake statistics only, which hides
+    from it any shift of the fake batch's mean features. Jointly, one pass
+    sees real and fake concatenated: the same function for a D without
+    batch-dependent layers (one pass instead of two), shared statistics with
+    batch norm (a different objective, chosen in the config).
+    `chain_collections=False` runs both separate passes from D's own
+    collections (the generator update, which discards them)."""
+    if not self.joint_discriminator_batch:
+      d_real, collections = d.apply(d_params, real, real_labels, train=True)
+      if chain_collections:
+        d = d.replace(collections=collections)
+      d_fake, collections = d.apply(d_params, fake, fake_labels, train=True)
+      return d_real, d_fake, collections
+    labels = None if real_labels is None else jnp.concatenate([real_labels, fake_labels])
+    outputs, collections = d.apply(d_params, jnp.concatenate([real, fake]), labels,
+                                   train=True)
+    return outputs[:real.shape[0]], outputs[real.shape[0]:], collections
+
   def _discriminator_objective(self, d: Player, d_params, inputs: "_DiscriminatorInputs",
                                step):
     real_packed = pack(inputs.real, self.pack_size)
     fake_packed = pack(inputs.fake, self.pack_size)
-    d_real, collections = d.apply(d_params, real_packed, inputs.real_labels, train=True)
+    d_real, d_fake, collections = self._discriminate_pair(
+        d, d_params, real_packed, inputs.real_labels, fake_packed, inputs.fake_labels)
     d = d.replace(collections=collections)
-    d_fake, collections = d.apply(d_params, fake_packed, inputs.fake_labels, train=True)
     pair = self.loss.fn(d_real, d_fake, batch_mean=batch_mean, real_target=self.real_target)
     total = pair.discriminator
     metrics = {"loss_d": pair.discriminator, "d_real": batch_mean(d_real),
