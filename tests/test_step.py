@@ -1,5 +1,7 @@
 """The data-parallel step: device-count independence and exact gradients."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,9 +9,10 @@ import optax
 import pytest
 from jax.sharding import NamedSharding
 
-from configs import default
+from configs import dcgan_mnist, default
 from gan_jax import gan, losses
 from gan_jax.registry import ConfigError
+from gan_jax.state import Player
 from gan_jax.step import (BATCH_SPEC, check_global_batch, make_mesh, make_train_step,
                           replicated)
 
@@ -118,6 +121,55 @@ def test_discriminator_gradient_equals_global_batch_gradient():
   got = jax.device_get(new_state.players["discriminator"].params)
   for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_joint_discriminator_batch_is_the_same_function_without_batch_norm():
+  """The MLP D has no batch-dependent layer: one pass over real and fake
+  together must train exactly as two passes do (up to round-off), with the
+  relativistic loss (the generator update uses D's real outputs too), packing
+  and the gradient penalty."""
+  config = _config()
+  separate_state, separate_metrics = _run(config, 2)
+  joint_state, joint_metrics = _run(_config(joint_discriminator_batch=True), 2)
+  # RaSGAN leaves D's last bias a zero gradient, whose round-off Adam scales
+  # up to ~lr per update; D's outputs shift with that bias (as in
+  # test_four_devices_match_one_device).
+  budget = 2.0 * config.optimizer.generator.learning_rate * NUM_STEPS * config.n_critic
+  for a, b in zip(joint_metrics, separate_metrics):
+    assert a.keys() == b.keys()
+    for key in a:
+      shifts_with_bias = key in ("d_real", "d_fake", "p_real", "p_fake")
+      np.testing.assert_allclose(a[key], b[key], rtol=2e-5,
+                                 atol=budget if shifts_with_bias else 1e-6, err_msg=key)
+  for a, b in zip(jax.tree.leaves(joint_state.players), jax.tree.leaves(separate_state.players)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=budget)
+
+
+def test_joint_discriminator_batch_shares_batch_norm_statistics():
+  """With batch norm in D, the joint pass normalises real and fake with the
+  statistics of both: D's outputs are those of one module call on the
+  concatenated batch, and differ from two separate calls."""
+  config = dcgan_mnist.get_config("tiny")
+  config.discriminator.axis_name = None  # called outside shard_map here
+  shape = (28, 28, 1)
+  rng = np.random.default_rng(0)
+  real, fake = (jnp.asarray(rng.normal(size=(4, *shape)).astype(np.float32)) for _ in range(2))
+  family = gan.GANFamily.from_config(config, shape)
+  # An "rbg" key: eager threefry initialisation takes many seconds on CPU.
+  variables = family.discriminator.init(jax.random.key(0, impl="rbg"), real, train=False)
+  d = Player.create(family.discriminator, optax.sgd(0.1), variables)
+  outputs = {joint: dataclasses.replace(family, joint_discriminator_batch=joint)._discriminate_pair(
+      d, d.params, real, None, fake, None) for joint in (False, True)}
+  variables = {"params": d.params, **d.collections}
+  together, stats = family.discriminator.apply(
+      variables, jnp.concatenate([real, fake]), train=True, mutable=list(d.collections))
+  np.testing.assert_allclose(jnp.concatenate(outputs[True][:2]), together, rtol=1e-5, atol=1e-6)
+  jax.tree.map(np.testing.assert_array_equal, outputs[True][2], stats)
+  alone = [family.discriminator.apply(variables, x, train=True, mutable=list(d.collections))[0]
+           for x in (real, fake)]
+  np.testing.assert_allclose(jnp.concatenate(outputs[False][:2]), jnp.concatenate(alone),
+                             rtol=1e-5, atol=1e-6)
+  assert float(jnp.max(jnp.abs(together - jnp.concatenate(alone)))) > 1e-3
 
 
 def test_noise_does_not_depend_on_device_count():

@@ -9,6 +9,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS
+from gan_jax.models.batch_norm import BatchNorm
+
 
 def fan_in_uniform_bias(fan_in: int):
   """U(-1/sqrt(fan_in), 1/sqrt(fan_in)) biases (the LeCun-uniform range).
@@ -23,9 +26,6 @@ def fan_in_uniform_bias(fan_in: int):
     return jax.random.uniform(key, shape, dtype, -bound, bound)
 
   return init
-
-from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS
-from gan_jax.models.batch_norm import BatchNorm
 
 
 @GENERATORS.register("mlp")
