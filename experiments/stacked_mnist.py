@@ -49,6 +49,8 @@ VARIANTS = {
     # D's batch norm over real and fake together (config.joint_discriminator_batch).
     "PacDCGAN2_joint": (["--config.pack_size=2", "--config.joint_discriminator_batch=True"],
                         None),
+    "PacDCGAN2_G64_joint": (["--config.pack_size=2", "--config.generator.base_features=64",
+                             "--config.joint_discriminator_batch=True"], None),
 }
 # Published: PacGAN (Lin et al. 2018), Table 2, and GDPP (Elfeki et al. 2019),
 # Table 2; their architectures and budgets differ from ours.
