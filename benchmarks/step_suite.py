@@ -14,7 +14,8 @@ Cases (a config at one batch size, fed one fixed batch of random data):
   cdcgan_mnist_b64, sngan_mnist_b64  configs/cdcgan_mnist.py and
       configs/sngan_mnist.py as they are (dcgan_fashion_mnist is dcgan_mnist's
       network on other images).
-  ring8_b256  configs/ring8.py, the 2-D MLP GAN.
+  ring8_b256  configs/ring8.py, the 2-D MLP GAN, with two D passes per update
+      and with one over real and fake together ("xla/joint").
   sngan_cifar10_full_b256, sngan_cifar10_full_b1024  configs/sngan_cifar10.py
       unchanged (n_dis = 5, widths 256/128), in float32 and with
       compute_dtype=bfloat16; accelerators only (run by default there).
@@ -71,8 +72,10 @@ from gan_jax.models import GENERATORS  # noqa: E402
 from gan_jax.step import make_mesh, make_train_step, replicated  # noqa: E402
 
 REFERENCE = "xla"
-# A variant is "<conv_transpose>" or "<conv_transpose>/<compute_dtype>".
+# A variant is "<conv_transpose>", optionally followed by "/<compute_dtype>"
+# and "/joint" (one D pass over real and fake: config.joint_discriminator_batch).
 BF16 = "bfloat16"
+JOINT = "joint"
 MIB = 2 ** 20
 
 FLAGS = flags.FLAGS
@@ -131,7 +134,8 @@ CASES = {case.name: case for case in (
     Case("cdcgan_mnist_b64", cdcgan_mnist.get_config, (REFERENCE, "phase")),
     Case("sngan_mnist_b64", sngan_mnist.get_config),
     Case("sngan_cifar10_b64", sngan_config),
-    Case("ring8_b256", ring8.get_config),
+    # The MLP D has no batch-dependent layer: the joint pass is the same function.
+    Case("ring8_b256", ring8.get_config, (REFERENCE, f"{REFERENCE}/{JOINT}")),
     Case("sngan_cifar10_full_b256", lambda: sngan_full_config(256),
          (REFERENCE, f"{REFERENCE}/{BF16}"), accelerator_only=True),
     Case("sngan_cifar10_full_b1024", lambda: sngan_full_config(1024),
@@ -140,12 +144,15 @@ CASES = {case.name: case for case in (
 
 
 def apply_variant(config: ConfigDict, variant: str) -> ConfigDict:
-  """The config with the variant's transposed convolutions and compute dtype."""
-  conv_transpose, _, dtype = variant.partition("/")
+  """The config with the variant's transposed convolutions, compute dtype and
+  discriminator passes."""
+  conv_transpose, *options = variant.split("/")
   if "conv_transpose" in {f.name for f in dataclasses.fields(
       GENERATORS.get(config.generator.name))}:
     config.generator.conv_transpose = conv_transpose
-  config.compute_dtype = dtype or "float32"
+  config.joint_discriminator_batch = JOINT in options
+  dtypes = [option for option in options if option != JOINT]
+  config.compute_dtype = dtypes[0] if dtypes else "float32"
   return config
 
 

@@ -38,8 +38,9 @@ def get_config(arg=None):
   # "bfloat16": forward passes in bf16, parameters and optimizer state in f32.
   c.compute_dtype = "float32"
   c.pack_size = 1
-  # True: D judges each real and fake batch in one pass (shared batch-norm
-  # statistics when D has batch norm; the same function, faster, when not).
+  # True: D judges each real and fake batch in one pass, so batch norm in D
+  # normalises both with shared statistics; the generator update then passes
+  # the real batch too. Without batch-dependent layers, the same function.
   c.joint_discriminator_batch = False
   # Ops XLA:CPU gives to YNNPACK: "none", "dots" or "xla_default" (gan_jax.step).
   c.cpu_library_fusions = "none"
