@@ -3,9 +3,12 @@
     python -m gan_jax.prepare --dataset=stacked_mnist
     python experiments/stacked_mnist.py [--variants=dcgan,pacdcgan2] [--parallel=2]
     python experiments/stacked_mnist.py --variants=pacdcgan2_45k,pacdcgan2_b128
+    python experiments/stacked_mnist.py --variants=pacdcgan2_g64,pacdcgan2_joint,pacdcgan2_g64_joint
 
 Every run uses configs/dcgan_stacked_mnist.py (20,000 steps); the variants
-differ in `pack_size`, and the last two in steps and batch size. Each run's last evaluation classifies
+set `pack_size` and G's width (NARROW_G: dcgan_mnist's; the config's default
+is PacDCGAN2_G64, the best found), and some the steps, batch size or D's
+joint batch. Each run's last evaluation classifies
 each channel of 26,000 EMA samples with the committed MNIST classifier and
 counts the modes (of 1000) and KL(generated || uniform). Results go to
 experiments/results/stacked_mnist.json, where rows of runs not repeated this
@@ -27,17 +30,19 @@ from configs import dcgan_stacked_mnist  # noqa: E402
 from experiments.sweep import can_pin_cpus, run_variants  # noqa: E402
 
 CONFIG = "configs/dcgan_stacked_mnist.py"
+# dcgan_mnist's generator width, the config's default before the wide G won.
+NARROW_G = "--config.generator.base_features=32"
 # name -> (overrides, training steps; None: the config's).
 VARIANTS = {
-    "DCGAN": (["--config.pack_size=1"], None),
-    "PacDCGAN2": (["--config.pack_size=2"], None),
-    "PacDCGAN4": (["--config.pack_size=4"], None),
+    "DCGAN": (["--config.pack_size=1", NARROW_G], None),
+    "PacDCGAN2": (["--config.pack_size=2", NARROW_G], None),
+    "PacDCGAN4": (["--config.pack_size=4", NARROW_G], None),
     # The default for 2.25x the steps, the decay stretched to match.
-    "PacDCGAN2_45k": (["--config.pack_size=2", "--config.eval_every_steps=15000",
+    "PacDCGAN2_45k": (["--config.pack_size=2", NARROW_G, "--config.eval_every_steps=15000",
                        "--config.optimizer.generator.decay_steps=45000",
                        "--config.optimizer.discriminator.decay_steps=45000"], 45_000),
     # Twice the batch (64 packs of 2 per D batch) for 1.5x the default's steps.
-    "PacDCGAN2_b128": (["--config.pack_size=2", "--config.batch_size=128",
+    "PacDCGAN2_b128": (["--config.pack_size=2", NARROW_G, "--config.batch_size=128",
                         "--config.eval_every_steps=10000",
                         "--config.optimizer.generator.decay_steps=30000",
                         "--config.optimizer.discriminator.decay_steps=30000"], 30_000),
@@ -47,7 +52,8 @@ VARIANTS = {
     "PacDCGAN2_G64_slowD": (["--config.pack_size=2", "--config.generator.base_features=64",
                              "--config.optimizer.discriminator.learning_rate=1e-4"], None),
     # D's batch norm over real and fake together (config.joint_discriminator_batch).
-    "PacDCGAN2_joint": (["--config.pack_size=2", "--config.joint_discriminator_batch=True"],
+    "PacDCGAN2_joint": (["--config.pack_size=2", NARROW_G,
+                         "--config.joint_discriminator_batch=True"],
                         None),
     "PacDCGAN2_G64_joint": (["--config.pack_size=2", "--config.generator.base_features=64",
                              "--config.joint_discriminator_batch=True"], None),
