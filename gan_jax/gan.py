@@ -221,7 +221,7 @@ class GANFamily:
     def g_objective(g_params):
       fake, g_collections = g.apply(g_params, noise["z_generator"], gen_labels, train=True)
       fake = self._augment(fake, noise, slot + 1)
-      d_real, d_fake, _ = self._discriminate_pair(
+      d_real, d_fake, _, _ = self._discriminate_pair(
           d, d.params, pack(last_real, self.pack_size), last_real_labels,
           pack(fake, self.pack_size), gen_labels, chain_collections=False)
       pair = self.loss.fn(lax.stop_gradient(d_real), d_fake, batch_mean=batch_mean,
@@ -254,7 +254,8 @@ class GANFamily:
 
   def _discriminate_pair(self, d: Player, d_params, real, real_labels, fake, fake_labels,
                          chain_collections: bool = True):
-    """D's outputs on a real and a fake batch, and its collections after both.
+    """D's outputs on a real and a fake batch, and its collections after the
+    pass that judged the real batch and after both.
 
     Separately (the default), each batch is its own forward pass, so a
     batch-norm D normalises fakes with fake statistics only, which hides
@@ -265,23 +266,25 @@ class GANFamily:
     `chain_collections=False` runs both separate passes from D's own
     collections (the generator update, which discards them)."""
     if not self.joint_discriminator_batch:
-      d_real, collections = d.apply(d_params, real, real_labels, train=True)
+      d_real, after_real = d.apply(d_params, real, real_labels, train=True)
       if chain_collections:
-        d = d.replace(collections=collections)
+        d = d.replace(collections=after_real)
       d_fake, collections = d.apply(d_params, fake, fake_labels, train=True)
-      return d_real, d_fake, collections
+      return d_real, d_fake, after_real, collections
     labels = None if real_labels is None else jnp.concatenate([real_labels, fake_labels])
     outputs, collections = d.apply(d_params, jnp.concatenate([real, fake]), labels,
                                    train=True)
-    return outputs[:real.shape[0]], outputs[real.shape[0]:], collections
+    return outputs[:real.shape[0]], outputs[real.shape[0]:], collections, collections
 
   def _discriminator_objective(self, d: Player, d_params, inputs: "_DiscriminatorInputs",
                                step):
     real_packed = pack(inputs.real, self.pack_size)
     fake_packed = pack(inputs.fake, self.pack_size)
-    d_real, d_fake, collections = self._discriminate_pair(
+    d_real, d_fake, after_real, collections = self._discriminate_pair(
         d, d_params, real_packed, inputs.real_labels, fake_packed, inputs.fake_labels)
-    d = d.replace(collections=collections)
+    # Penalties run D as it was after judging the real batch (spectral norm's
+    # power iteration has stepped once there, as before the fake pass).
+    d = d.replace(collections=after_real)
     pair = self.loss.fn(d_real, d_fake, batch_mean=batch_mean, real_target=self.real_target)
     total = pair.discriminator
     metrics = {"loss_d": pair.discriminator, "d_real": batch_mean(d_real),

@@ -146,7 +146,7 @@ def test_joint_discriminator_batch_shares_batch_norm_statistics():
   together, stats = family.discriminator.apply(
       variables, jnp.concatenate([real, fake]), train=True, mutable=list(d.collections))
   np.testing.assert_allclose(jnp.concatenate(outputs[True][:2]), together, rtol=1e-5, atol=1e-6)
-  jax.tree.map(np.testing.assert_array_equal, outputs[True][2], stats)
+  jax.tree.map(np.testing.assert_array_equal, outputs[True][3], stats)
   alone = [family.discriminator.apply(variables, x, train=True, mutable=list(d.collections))[0]
            for x in (real, fake)]
   np.testing.assert_allclose(jnp.concatenate(outputs[False][:2]), jnp.concatenate(alone),
