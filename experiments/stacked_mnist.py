@@ -48,6 +48,8 @@ VARIANTS = {
                         "--config.optimizer.discriminator.decay_steps=30000"], 30_000),
     # Twice G's width (7x7x128 -> 14x14x64 -> 28x28x3): ~1.8x the step time.
     "PacDCGAN2_G64": (["--config.pack_size=2", "--config.generator.base_features=64"], None),
+    # Packs of 4 (16 packs per D batch) with the wide G.
+    "PacDCGAN4_G64": (["--config.pack_size=4", "--config.generator.base_features=64"], None),
     # The same with D's learning rate halved (G 2e-4, D 1e-4).
     "PacDCGAN2_G64_slowD": (["--config.pack_size=2", "--config.generator.base_features=64",
                              "--config.optimizer.discriminator.learning_rate=1e-4"], None),
