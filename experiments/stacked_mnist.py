@@ -50,6 +50,12 @@ VARIANTS = {
     "PacDCGAN2_G64": (["--config.pack_size=2", "--config.generator.base_features=64"], None),
     # Packs of 4 (16 packs per D batch) with the wide G.
     "PacDCGAN4_G64": (["--config.pack_size=4", "--config.generator.base_features=64"], None),
+    # A wider D (48 -> 96 features) against the wide G.
+    "PacDCGAN2_G64_D48": (["--config.pack_size=2", "--config.generator.base_features=64",
+                           "--config.discriminator.base_features=48"], None),
+    # The wide G with the hinge loss instead of the non-saturating one.
+    "PacDCGAN2_G64_hinge": (["--config.pack_size=2", "--config.generator.base_features=64",
+                             "--config.loss.name=hinge"], None),
     # The same with D's learning rate halved (G 2e-4, D 1e-4).
     "PacDCGAN2_G64_slowD": (["--config.pack_size=2", "--config.generator.base_features=64",
                              "--config.optimizer.discriminator.learning_rate=1e-4"], None),
