@@ -4,6 +4,7 @@
     python experiments/stacked_mnist.py [--variants=dcgan,pacdcgan2] [--parallel=2]
     python experiments/stacked_mnist.py --variants=pacdcgan2_45k,pacdcgan2_b128
     python experiments/stacked_mnist.py --variants=pacdcgan2_g64,pacdcgan2_joint,pacdcgan2_g64_joint
+    python experiments/stacked_mnist.py --variants=pacdcgan2_g64,pacdcgan4_g64
 
 Every run uses configs/dcgan_stacked_mnist.py (20,000 steps); the variants
 set `pack_size` and G's width (NARROW_G: dcgan_mnist's; the config's default
