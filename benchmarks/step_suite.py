@@ -41,7 +41,11 @@ Memory: XLA's own buffer sizes for the step (arguments + outputs - aliased +
 temporaries), which are the step's and nothing else's; and the device's peak
 bytes in use where it reports them (accelerators), else the process's peak
 RSS over the variant's warm-up steps. Both of the latter are whole-process
-figures: the allocator keeps memory freed by earlier cases.
+figures: the allocator keeps memory freed by earlier cases. The elementwise
+memory bandwidth by array size is measured too: on the 2-core CPU of the README
+it falls about tenfold once the data outgrows the 32 MiB L3 cache, which is
+why the batch-256 DCGAN step (about 66 MiB of XLA temporaries) runs at a lower
+fraction of peak than the batch-64 one (about 17 MiB).
 """
 
 from __future__ import annotations
@@ -176,6 +180,24 @@ def measure_peaks() -> dict:
     return {"float32": matmul_peak_flops()}
   return {"float32": matmul_peak_flops(jnp.float32, 8192),
           BF16: matmul_peak_flops(jnp.bfloat16, 8192)}
+
+
+def memory_bandwidth(sizes_mib=(4, 16, 64, 256), repeats: int = 10) -> dict:
+  """GB/s (bytes read + written) of an elementwise pass over float32 arrays of
+  each size in MiB: how fast memory-bound fusions run when their data fits in
+  the CPU's caches and when it must come from DRAM."""
+  scale_and_shift = jax.jit(lambda x: x * 1.0001 + 1.0)
+  rates = {}
+  for size in sizes_mib:
+    x = jnp.ones((size * MIB // 4,), jnp.float32)
+    scale_and_shift(x).block_until_ready()
+    times = []
+    for _ in range(repeats):
+      start = time.perf_counter()
+      scale_and_shift(x).block_until_ready()
+      times.append(time.perf_counter() - start)
+    rates[size] = 2 * size * MIB / min(times) / 1e9
+  return rates
 
 
 def reset_peak_rss() -> bool:
@@ -335,6 +357,10 @@ def markdown(report: dict) -> str:
   lines = [
       f"matmul peak: {peaks} ({report['device_kind']}, {report['environment']['cpu']}, "
       f"{report['backend']})", "",
+      *([] if "memory_bandwidth_gb_per_s_by_mib" not in report else [
+          "elementwise memory bandwidth (read + write) by array size: " + ", ".join(
+              f"{size} MiB {rate:.1f} GB/s"
+              for size, rate in report["memory_bandwidth_gb_per_s_by_mib"].items()), ""]),
       "| case | variant | batch | steps/s | examples/s | compile s | ref GFLOP/step "
       "| % of f32 matmul peak | % of bf16 peak | XLA step MiB | process peak MiB | speedup |",
       "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -403,6 +429,7 @@ def main(argv):
     raise app.UsageError(f"Unknown case(s) {', '.join(unknown)}; valid: {', '.join(CASES)}.")
   start = time.perf_counter()
   peaks_before = measure_peaks()
+  bandwidth = memory_bandwidth()
   cases = {}
   for name in names:
     cases[name] = benchmark_case(CASES[name])
@@ -414,6 +441,7 @@ def main(argv):
             "environment": provenance.environment(), "matmul_peak_flops": peaks["float32"],
             "matmul_peak_flops_by_dtype": peaks,
             "matmul_peak_flops_before_after": [peaks_before, peaks_after],
+            "memory_bandwidth_gb_per_s_by_mib": bandwidth,
             "cpu_library_fusions": FLAGS.cpu_library_fusions, "windows": FLAGS.windows,
             "window_seconds": FLAGS.window_seconds, "cases": cases, "pipeline": {}}
   for batch_size in map(int, FLAGS.pipeline_batch_sizes):
