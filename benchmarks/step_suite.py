@@ -160,17 +160,21 @@ def apply_variant(config: ConfigDict, variant: str) -> ConfigDict:
   return config
 
 
-def matmul_peak_flops(dtype=jnp.float32, n: int = 2048, repeats: int = 10) -> float:
-  """FLOP/s of the fastest of `repeats` n x n matmuls in `dtype`."""
-  a = jnp.ones((n, n), dtype)
-  matmul = jax.jit(lambda x: x @ x)
-  matmul(a).block_until_ready()
+def fastest_seconds(function: Callable, argument, repeats: int) -> float:
+  """The fastest of `repeats` timed calls, after one untimed (compiling) call."""
+  function(argument).block_until_ready()
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
-    matmul(a).block_until_ready()
+    function(argument).block_until_ready()
     times.append(time.perf_counter() - start)
-  return 2 * n ** 3 / min(times)
+  return min(times)
+
+
+def matmul_peak_flops(dtype=jnp.float32, n: int = 2048, repeats: int = 10) -> float:
+  """FLOP/s of the fastest of `repeats` n x n matmuls in `dtype`."""
+  return 2 * n ** 3 / fastest_seconds(jax.jit(lambda x: x @ x), jnp.ones((n, n), dtype),
+                                      repeats)
 
 
 def measure_peaks() -> dict:
@@ -187,17 +191,9 @@ def memory_bandwidth(sizes_mib=(4, 16, 64, 256), repeats: int = 10) -> dict:
   each size in MiB: how fast memory-bound fusions run when their data fits in
   the CPU's caches and when it must come from DRAM."""
   scale_and_shift = jax.jit(lambda x: x * 1.0001 + 1.0)
-  rates = {}
-  for size in sizes_mib:
-    x = jnp.ones((size * MIB // 4,), jnp.float32)
-    scale_and_shift(x).block_until_ready()
-    times = []
-    for _ in range(repeats):
-      start = time.perf_counter()
-      scale_and_shift(x).block_until_ready()
-      times.append(time.perf_counter() - start)
-    rates[size] = 2 * size * MIB / min(times) / 1e9
-  return rates
+  return {size: 2 * size * MIB / 1e9 / fastest_seconds(
+      scale_and_shift, jnp.ones((size * MIB // 4,), jnp.float32), repeats)
+          for size in sizes_mib}
 
 
 def reset_peak_rss() -> bool:
