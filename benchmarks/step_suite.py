@@ -238,7 +238,9 @@ def model_flops(config: ConfigDict) -> float:
   does not (on GPUs it leaves out the convolutions handed to cuDNN)."""
   config, family, mesh, batches = build_variant(config, REFERENCE)
   state = jax.eval_shape(lambda: family.create_state(config))
-  return float(make_train_step(family, mesh).lower(state, batches).cost_analysis()["flops"])
+  per_device = make_train_step(family, mesh).lower(state, batches).cost_analysis()["flops"]
+  # The shard_map step's cost analysis counts one device's share of the batch.
+  return float(per_device) * mesh.devices.size
 
 
 class CompiledStep:
