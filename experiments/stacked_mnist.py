@@ -54,6 +54,9 @@ VARIANTS = {
     # A wider D (48 -> 96 features) against the wide G.
     "PacDCGAN2_G64_D48": (["--config.pack_size=2", "--config.generator.base_features=64",
                            "--config.discriminator.base_features=48"], None),
+    # D as wide as G (64 -> 128 features).
+    "PacDCGAN2_G64_D64": (["--config.pack_size=2", "--config.generator.base_features=64",
+                           "--config.discriminator.base_features=64"], None),
     # The wide G with the hinge loss instead of the non-saturating one.
     "PacDCGAN2_G64_hinge": (["--config.pack_size=2", "--config.generator.base_features=64",
                              "--config.loss.name=hinge"], None),
