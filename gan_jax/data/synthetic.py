@@ -34,18 +34,17 @@ def grid25_means() -> np.ndarray:
   return np.array(list(itertools.product(coords, coords)))
 
 
-class _MixtureBuilder(tfds.core.GeneratorBasedBuilder):
-  """A 2-D isotropic Gaussian mixture with equal weights."""
+class _PointsBuilder(tfds.core.GeneratorBasedBuilder):
+  """Points in DIMENSIONS-D space; subclasses say how to draw them."""
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "First release."}
-  MEANS: np.ndarray
-  STD: float
+  DIMENSIONS: int
 
   def _info(self):
     return self.dataset_info_from_configs(
         features=tfds.features.FeaturesDict(
-            {"x": tfds.features.Tensor(shape=(2,), dtype=np.float32)}),
+            {"x": tfds.features.Tensor(shape=(self.DIMENSIONS,), dtype=np.float32)}),
         supervised_keys=None,
         description=self.__doc__)
 
@@ -55,11 +54,24 @@ class _MixtureBuilder(tfds.core.GeneratorBasedBuilder):
             "test": self._generate_examples("test", NUM_TEST)}
 
   def _generate_examples(self, split, count):
-    rng = np.random.default_rng(_SPLIT_SEEDS[split])
-    modes = rng.integers(len(self.MEANS), size=count)
-    points = self.MEANS[modes] + self.STD * rng.standard_normal((count, 2))
+    points = self._draw(np.random.default_rng(_SPLIT_SEEDS[split]), count)
     for i, point in enumerate(points.astype(np.float32)):
       yield i, {"x": point}
+
+  def _draw(self, rng: np.random.Generator, count: int) -> np.ndarray:
+    raise NotImplementedError
+
+
+class _MixtureBuilder(_PointsBuilder):
+  """A 2-D isotropic Gaussian mixture with equal weights."""
+
+  DIMENSIONS = 2
+  MEANS: np.ndarray
+  STD: float
+
+  def _draw(self, rng, count):
+    modes = rng.integers(len(self.MEANS), size=count)
+    return self.MEANS[modes] + self.STD * rng.standard_normal((count, 2))
 
 
 class Ring8(_MixtureBuilder):
@@ -76,31 +88,15 @@ class Grid25(_MixtureBuilder):
   STD = 0.05
 
 
-class Normal1d(tfds.core.GeneratorBasedBuilder):
+class Normal1d(_PointsBuilder):
   """One-dimensional N(10, 4): mean 10, standard deviation 2."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  DIMENSIONS = 1
   MEAN = 10.0
   STD = 2.0
 
-  def _info(self):
-    return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict(
-            {"x": tfds.features.Tensor(shape=(1,), dtype=np.float32)}),
-        supervised_keys=None,
-        description=self.__doc__)
-
-  def _split_generators(self, dl_manager):
-    del dl_manager
-    return {"train": self._generate_examples("train", NUM_TRAIN),
-            "test": self._generate_examples("test", NUM_TEST)}
-
-  def _generate_examples(self, split, count):
-    rng = np.random.default_rng(_SPLIT_SEEDS[split])
-    points = (self.MEAN + self.STD * rng.standard_normal((count, 1))).astype(np.float32)
-    for i, point in enumerate(points):
-      yield i, {"x": point}
+  def _draw(self, rng, count):
+    return self.MEAN + self.STD * rng.standard_normal((count, 1))
 
 
 class Blobs(tfds.core.GeneratorBasedBuilder):
