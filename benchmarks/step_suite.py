@@ -34,8 +34,12 @@ ranked by time alone. A case's variants are timed in alternating windows, so
 a load change on a shared machine hits both alike; their speedup is the
 median of the per-window ratios.
 
-The matmul peak is measured before and after the cases, and the higher
-(less disturbed) of the two is used: on a shared machine both vary.
+The matmul peak is measured before every round of timed windows, and a
+variant's fraction of peak is the median over windows of its rate against
+the peak just before: on this shared CPU the peak drifts by up to a third
+within one run (137 and 176 GFLOP/s before and after one run), and a single
+peak for the whole run moved the fractions with it. The peaks before and after
+all cases are recorded too.
 
 Memory: XLA's own buffer sizes for the step (arguments + outputs - aliased +
 temporaries), which are the step's and nothing else's; and the device's peak
@@ -299,7 +303,9 @@ def benchmark_case(case: Case) -> dict:
                    "peak_rss_bytes": peak_rss_bytes(),
                    "peak_rss_scope": "warmup" if rss_case_scope else "process lifetime"},
         "rates": []}
+  window_peaks = []
   for _ in range(FLAGS.windows):
+    window_peaks.append(measure_peaks())
     for variant, step in steps.items():
       count = results[variant]["steps_per_window"]
       results[variant]["rates"].append(count / step.run(count))
@@ -312,7 +318,8 @@ def benchmark_case(case: Case) -> dict:
   config = case.make_config()
   summary = {"batch_size": config.batch_size, "n_critic": config.n_critic,
              "generator": config.generator.to_dict(),
-             "discriminator": config.discriminator.to_dict(), "variants": results}
+             "discriminator": config.discriminator.to_dict(), "variants": results,
+             "window_matmul_peaks": window_peaks}
   for variant in case.variants[1:]:
     ratios = [new / old for new, old in zip(results[variant]["rates"],
                                             results[REFERENCE]["rates"])]
@@ -349,12 +356,19 @@ def benchmark_pipeline(batch_size: int) -> dict:
           "rates": rates}
 
 
+def window_peak_range(report: dict) -> str:
+  peaks = [peaks["float32"] for case in report["cases"].values()
+           for peaks in case.get("window_matmul_peaks", [])]
+  return f" (float32 {min(peaks) / 1e12:.3g}-{max(peaks) / 1e12:.3g} TFLOP/s)" if peaks else ""
+
+
 def markdown(report: dict) -> str:
   peaks = ", ".join(f"{dtype} {flops / 1e12:.3g} TFLOP/s"
                     for dtype, flops in report["matmul_peak_flops_by_dtype"].items())
   lines = [
       f"matmul peak: {peaks} ({report['device_kind']}, {report['environment']['cpu']}, "
-      f"{report['backend']})", "",
+      f"{report['backend']}); fractions are against the peak measured before each "
+      f"timed window{window_peak_range(report)}", "",
       *([] if "memory_bandwidth_gb_per_s_by_mib" not in report else [
           "elementwise memory bandwidth (read + write) by array size: " + ", ".join(
               f"{size} MiB {rate:.1f} GB/s"
@@ -387,13 +401,22 @@ def markdown(report: dict) -> str:
 
 
 def add_fractions(report: dict) -> None:
-  peaks = report["matmul_peak_flops_by_dtype"]
+  """Each variant's model FLOP rate as a fraction of the matmul peak: the
+  median over windows of the window's rate against the peak measured just
+  before it, so that a drift in the machine's speed cancels; the whole run's
+  peak where a report has no per-window peaks (older reports)."""
   for case in report["cases"].values():
+    window_peaks = case.get("window_matmul_peaks")
     for result in case["variants"].values():
-      model_flops_per_sec = result["reference_flops"] * result["steps_per_sec"]
-      result["fraction_of_matmul_peak"] = model_flops_per_sec / peaks["float32"]
-      if BF16 in peaks:
-        result["fraction_of_bf16_matmul_peak"] = model_flops_per_sec / peaks[BF16]
+      if window_peaks:
+        pairs = list(zip(result["rates"], window_peaks))
+      else:
+        pairs = [(result["steps_per_sec"], report["matmul_peak_flops_by_dtype"])]
+      for dtype, key in (("float32", "fraction_of_matmul_peak"),
+                         (BF16, "fraction_of_bf16_matmul_peak")):
+        if dtype in pairs[0][1]:
+          result[key] = statistics.median(
+              result["reference_flops"] * rate / peaks[dtype] for rate, peaks in pairs)
 
 
 def rescore(path: str) -> dict:
