@@ -54,6 +54,11 @@ VARIANTS = {
     # A wider D (48 -> 96 features) against the wide G.
     "PacDCGAN2_G64_D48": (["--config.pack_size=2", "--config.generator.base_features=64",
                            "--config.discriminator.base_features=48"], None),
+    # The wider D for half the steps, the decay shortened to match.
+    "PacDCGAN2_G64_D48_10k": (["--config.pack_size=2", "--config.generator.base_features=64",
+                               "--config.discriminator.base_features=48",
+                               "--config.optimizer.generator.decay_steps=10000",
+                               "--config.optimizer.discriminator.decay_steps=10000"], 10_000),
     # The wider D with a ten times longer generator EMA (decay 0.9999).
     "PacDCGAN2_G64_D48_EMA9999": (["--config.pack_size=2",
                                    "--config.generator.base_features=64",
