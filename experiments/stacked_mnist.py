@@ -5,13 +5,15 @@
     python experiments/stacked_mnist.py --variants=pacdcgan2_45k,pacdcgan2_b128
     python experiments/stacked_mnist.py --variants=pacdcgan2_g64,pacdcgan2_joint,pacdcgan2_g64_joint
     python experiments/stacked_mnist.py --variants=pacdcgan2_g64,pacdcgan4_g64
+    python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d48,pacdcgan2_g64_d48_10k
+    python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d48_ema9999
 
 Every run uses configs/dcgan_stacked_mnist.py (20,000 steps); the variants
-set `pack_size` and G's width (NARROW_G: dcgan_mnist's; the config's default
-is PacDCGAN2_G64, the best found), and some the steps, batch size or D's
-joint batch. Each run's last evaluation classifies
-each channel of 26,000 EMA samples with the committed MNIST classifier and
-counts the modes (of 1000) and KL(generated || uniform). Results go to
+set `pack_size` and both networks' widths (NARROW_G, NARROW_D: dcgan_mnist's;
+the config's default is PacDCGAN2_G64_D48, the best found), and some the
+steps, batch size, EMA decay or D's joint batch. Each run's last evaluation
+classifies each channel of 26,000 EMA samples with the committed MNIST
+classifier and counts the modes (of 1000) and KL(generated || uniform). Results go to
 experiments/results/stacked_mnist.json, where rows of runs not repeated this
 time (other variants, other budgets) are kept; the script prints the Markdown
 table next to the published figures it compares with.
@@ -33,51 +35,54 @@ from experiments.sweep import can_pin_cpus, run_variants  # noqa: E402
 CONFIG = "configs/dcgan_stacked_mnist.py"
 # dcgan_mnist's generator width, the config's default before the wide G won.
 NARROW_G = "--config.generator.base_features=32"
+WIDE_G = "--config.generator.base_features=64"
+# D's width before the wider D (48) won: every variant names D's width.
+NARROW_D = "--config.discriminator.base_features=32"
 # name -> (overrides, training steps; None: the config's).
 VARIANTS = {
-    "DCGAN": (["--config.pack_size=1", NARROW_G], None),
-    "PacDCGAN2": (["--config.pack_size=2", NARROW_G], None),
-    "PacDCGAN4": (["--config.pack_size=4", NARROW_G], None),
+    "DCGAN": ([NARROW_D, "--config.pack_size=1", NARROW_G], None),
+    "PacDCGAN2": ([NARROW_D, "--config.pack_size=2", NARROW_G], None),
+    "PacDCGAN4": ([NARROW_D, "--config.pack_size=4", NARROW_G], None),
     # The default for 2.25x the steps, the decay stretched to match.
-    "PacDCGAN2_45k": (["--config.pack_size=2", NARROW_G, "--config.eval_every_steps=15000",
+    "PacDCGAN2_45k": ([NARROW_D, "--config.pack_size=2", NARROW_G,
+                       "--config.eval_every_steps=15000",
                        "--config.optimizer.generator.decay_steps=45000",
                        "--config.optimizer.discriminator.decay_steps=45000"], 45_000),
     # Twice the batch (64 packs of 2 per D batch) for 1.5x the default's steps.
-    "PacDCGAN2_b128": (["--config.pack_size=2", NARROW_G, "--config.batch_size=128",
+    "PacDCGAN2_b128": ([NARROW_D, "--config.pack_size=2", NARROW_G, "--config.batch_size=128",
                         "--config.eval_every_steps=10000",
                         "--config.optimizer.generator.decay_steps=30000",
                         "--config.optimizer.discriminator.decay_steps=30000"], 30_000),
     # Twice G's width (7x7x128 -> 14x14x64 -> 28x28x3): ~1.8x the step time.
-    "PacDCGAN2_G64": (["--config.pack_size=2", "--config.generator.base_features=64"], None),
+    "PacDCGAN2_G64": ([NARROW_D, "--config.pack_size=2", WIDE_G], None),
     # Packs of 4 (16 packs per D batch) with the wide G.
-    "PacDCGAN4_G64": (["--config.pack_size=4", "--config.generator.base_features=64"], None),
+    "PacDCGAN4_G64": ([NARROW_D, "--config.pack_size=4", WIDE_G], None),
     # A wider D (48 -> 96 features) against the wide G.
-    "PacDCGAN2_G64_D48": (["--config.pack_size=2", "--config.generator.base_features=64",
+    "PacDCGAN2_G64_D48": (["--config.pack_size=2", WIDE_G,
                            "--config.discriminator.base_features=48"], None),
     # The wider D for half the steps, the decay shortened to match.
-    "PacDCGAN2_G64_D48_10k": (["--config.pack_size=2", "--config.generator.base_features=64",
+    "PacDCGAN2_G64_D48_10k": (["--config.pack_size=2", WIDE_G,
                                "--config.discriminator.base_features=48",
                                "--config.optimizer.generator.decay_steps=10000",
                                "--config.optimizer.discriminator.decay_steps=10000"], 10_000),
     # The wider D with a ten times longer generator EMA (decay 0.9999).
-    "PacDCGAN2_G64_D48_EMA9999": (["--config.pack_size=2",
-                                   "--config.generator.base_features=64",
+    "PacDCGAN2_G64_D48_EMA9999": (["--config.pack_size=2", WIDE_G,
                                    "--config.discriminator.base_features=48",
                                    "--config.ema.decay=0.9999"], None),
     # D as wide as G (64 -> 128 features).
-    "PacDCGAN2_G64_D64": (["--config.pack_size=2", "--config.generator.base_features=64",
+    "PacDCGAN2_G64_D64": (["--config.pack_size=2", WIDE_G,
                            "--config.discriminator.base_features=64"], None),
     # The wide G with the hinge loss instead of the non-saturating one.
-    "PacDCGAN2_G64_hinge": (["--config.pack_size=2", "--config.generator.base_features=64",
+    "PacDCGAN2_G64_hinge": ([NARROW_D, "--config.pack_size=2", WIDE_G,
                              "--config.loss.name=hinge"], None),
     # The same with D's learning rate halved (G 2e-4, D 1e-4).
-    "PacDCGAN2_G64_slowD": (["--config.pack_size=2", "--config.generator.base_features=64",
+    "PacDCGAN2_G64_slowD": ([NARROW_D, "--config.pack_size=2", WIDE_G,
                              "--config.optimizer.discriminator.learning_rate=1e-4"], None),
     # D's batch norm over real and fake together (config.joint_discriminator_batch).
-    "PacDCGAN2_joint": (["--config.pack_size=2", NARROW_G,
+    "PacDCGAN2_joint": ([NARROW_D, "--config.pack_size=2", NARROW_G,
                          "--config.joint_discriminator_batch=True"],
                         None),
-    "PacDCGAN2_G64_joint": (["--config.pack_size=2", "--config.generator.base_features=64",
+    "PacDCGAN2_G64_joint": ([NARROW_D, "--config.pack_size=2", WIDE_G,
                              "--config.joint_discriminator_batch=True"], None),
 }
 # Published: PacGAN (Lin et al. 2018), Table 2, and GDPP (Elfeki et al. 2019),
