@@ -13,10 +13,10 @@ set `pack_size` and both networks' widths (NARROW_G, NARROW_D: dcgan_mnist's;
 the config's default is PacDCGAN2_G64_D48, the best found), and some the
 steps, batch size, EMA decay or D's joint batch. Each run's last evaluation
 classifies each channel of 26,000 EMA samples with the committed MNIST
-classifier and counts the modes (of 1000) and KL(generated || uniform). Results go to
-experiments/results/stacked_mnist.json, where rows of runs not repeated this
-time (other variants, other budgets) are kept; the script prints the Markdown
-table next to the published figures it compares with.
+classifier and counts the modes (of 1000) and KL(generated || uniform).
+Results go to experiments/results/stacked_mnist.json, where rows of runs not
+repeated this time (other variants, other budgets) are kept; the script
+prints the Markdown table next to the published figures it compares with.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ CONFIG = "configs/dcgan_stacked_mnist.py"
 # dcgan_mnist's generator width, the config's default before the wide G won.
 NARROW_G = "--config.generator.base_features=32"
 WIDE_G = "--config.generator.base_features=64"
-# D's width before the wider D (48) won: every variant names D's width.
+# D's width before the wider D won, and the wider D: every variant names D's width.
 NARROW_D = "--config.discriminator.base_features=32"
+WIDE_D = "--config.discriminator.base_features=48"
 # name -> (overrides, training steps; None: the config's).
 VARIANTS = {
     "DCGAN": ([NARROW_D, "--config.pack_size=1", NARROW_G], None),
@@ -58,16 +59,13 @@ VARIANTS = {
     # Packs of 4 (16 packs per D batch) with the wide G.
     "PacDCGAN4_G64": ([NARROW_D, "--config.pack_size=4", WIDE_G], None),
     # A wider D (48 -> 96 features) against the wide G.
-    "PacDCGAN2_G64_D48": (["--config.pack_size=2", WIDE_G,
-                           "--config.discriminator.base_features=48"], None),
+    "PacDCGAN2_G64_D48": (["--config.pack_size=2", WIDE_G, WIDE_D], None),
     # The wider D for half the steps, the decay shortened to match.
-    "PacDCGAN2_G64_D48_10k": (["--config.pack_size=2", WIDE_G,
-                               "--config.discriminator.base_features=48",
+    "PacDCGAN2_G64_D48_10k": (["--config.pack_size=2", WIDE_G, WIDE_D,
                                "--config.optimizer.generator.decay_steps=10000",
                                "--config.optimizer.discriminator.decay_steps=10000"], 10_000),
     # The wider D with a ten times longer generator EMA (decay 0.9999).
-    "PacDCGAN2_G64_D48_EMA9999": (["--config.pack_size=2", WIDE_G,
-                                   "--config.discriminator.base_features=48",
+    "PacDCGAN2_G64_D48_EMA9999": (["--config.pack_size=2", WIDE_G, WIDE_D,
                                    "--config.ema.decay=0.9999"], None),
     # D as wide as G (64 -> 128 features).
     "PacDCGAN2_G64_D64": (["--config.pack_size=2", WIDE_G,

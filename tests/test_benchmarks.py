@@ -1,4 +1,4 @@
-"""The step benchmark's bookkeeping: peak fractions and model FLOPs."""
+"""The step benchmark's bookkeeping: its shares of the matmul peak."""
 
 import importlib.util
 import os

@@ -71,7 +71,7 @@ class _MixtureBuilder(_PointsBuilder):
 
   def _draw(self, rng, count):
     modes = rng.integers(len(self.MEANS), size=count)
-    return self.MEANS[modes] + self.STD * rng.standard_normal((count, 2))
+    return self.MEANS[modes] + self.STD * rng.standard_normal((count, self.DIMENSIONS))
 
 
 class Ring8(_MixtureBuilder):
@@ -96,7 +96,7 @@ class Normal1d(_PointsBuilder):
   STD = 2.0
 
   def _draw(self, rng, count):
-    return self.MEAN + self.STD * rng.standard_normal((count, 1))
+    return self.MEAN + self.STD * rng.standard_normal((count, self.DIMENSIONS))
 
 
 class Blobs(tfds.core.GeneratorBasedBuilder):
