@@ -67,6 +67,9 @@ VARIANTS = {
     # The wider D with a ten times longer generator EMA (decay 0.9999).
     "PacDCGAN2_G64_D48_EMA9999": (["--config.pack_size=2", WIDE_G, WIDE_D,
                                    "--config.ema.decay=0.9999"], None),
+    # The wider D with twice G's learning rate (D 4e-4, G 2e-4; TTUR, Heusel et al. 2017).
+    "PacDCGAN2_G64_D48_fastD": (["--config.pack_size=2", WIDE_G, WIDE_D,
+                                "--config.optimizer.discriminator.learning_rate=4e-4"], None),
     # D as wide as G (64 -> 128 features).
     "PacDCGAN2_G64_D64": (["--config.pack_size=2", WIDE_G,
                            "--config.discriminator.base_features=64"], None),
