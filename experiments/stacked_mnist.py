@@ -70,6 +70,14 @@ VARIANTS = {
     # The wider D with twice G's learning rate (D 4e-4, G 2e-4; TTUR, Heusel et al. 2017).
     "PacDCGAN2_G64_D48_fastD": (["--config.pack_size=2", WIDE_G, WIDE_D,
                                 "--config.optimizer.discriminator.learning_rate=4e-4"], None),
+    # G 1.5 times wider again (7x7x192 -> 14x14x96 -> 28x28x3) against the wider D.
+    "PacDCGAN2_G96_D48": (["--config.pack_size=2", "--config.generator.base_features=96",
+                           WIDE_D], None),
+    # The wider D with both learning rates doubled (4e-4), still decayed to 0.
+    "PacDCGAN2_G64_D48_lr4e-4": (["--config.pack_size=2", WIDE_G, WIDE_D,
+                                  "--config.optimizer.generator.learning_rate=4e-4",
+                                  "--config.optimizer.discriminator.learning_rate=4e-4"],
+                                 None),
     # D as wide as G (64 -> 128 features).
     "PacDCGAN2_G64_D64": (["--config.pack_size=2", WIDE_G,
                            "--config.discriminator.base_features=64"], None),
