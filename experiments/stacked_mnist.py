@@ -103,12 +103,16 @@ PUBLISHED = [
 ]
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("variants", ["dcgan", "pacdcgan2"],
-                  f"Variants to run, of {', '.join(name.lower() for name in VARIANTS)}.")
-flags.DEFINE_integer("parallel", 2, "Runs at once.")
-flags.DEFINE_integer("seed", 0, "Training seed.")
-flags.DEFINE_string("workdir_root", "runs/stacked_mnist", "Where the runs go.")
-flags.DEFINE_string("output", "experiments/results/stacked_mnist.json", "Results JSON.")
+
+
+def define_flags():
+  """Flags for the command line only, so that tests can import VARIANTS."""
+  flags.DEFINE_list("variants", ["dcgan", "pacdcgan2"],
+                    f"Variants to run, of {', '.join(name.lower() for name in VARIANTS)}.")
+  flags.DEFINE_integer("parallel", 2, "Runs at once.")
+  flags.DEFINE_integer("seed", 0, "Training seed.")
+  flags.DEFINE_string("workdir_root", "runs/stacked_mnist", "Where the runs go.")
+  flags.DEFINE_string("output", "experiments/results/stacked_mnist.json", "Results JSON.")
 
 
 def run_name(variant: str, steps: int, seed: int) -> str:
@@ -169,4 +173,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)
