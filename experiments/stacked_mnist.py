@@ -94,6 +94,8 @@ VARIANTS = {
     "PacDCGAN2_G64_joint": ([NARROW_D, "--config.pack_size=2", WIDE_G,
                              "--config.joint_discriminator_batch=True"], None),
 }
+# The variant configs/dcgan_stacked_mnist.py's defaults equal (tests check it).
+DEFAULT_VARIANT = "PacDCGAN2_G64_D48"
 # Published: PacGAN (Lin et al. 2018), Table 2, and GDPP (Elfeki et al. 2019),
 # Table 2; their architectures and budgets differ from ours.
 PUBLISHED = [

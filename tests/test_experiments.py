@@ -1,5 +1,6 @@
 """The Stacked MNIST experiment's variants name real config fields, and the
-config's default is the variant the README calls the best."""
+config's default is the variant the README calls the best
+(DEFAULT_VARIANT)."""
 
 import os
 import sys
@@ -43,10 +44,10 @@ def test_apply_override_rejects_an_unknown_field():
     apply_override(dcgan_stacked_mnist.get_config(), "--config.generator.base_featurez=8")
 
 
-def test_the_config_default_is_the_wide_d_variant():
+def test_the_config_default_is_the_default_variant():
   default = dcgan_stacked_mnist.get_config()
   config = dcgan_stacked_mnist.get_config()
-  overrides, steps = stacked_mnist.VARIANTS["PacDCGAN2_G64_D48"]
+  overrides, steps = stacked_mnist.VARIANTS[stacked_mnist.DEFAULT_VARIANT]
   for argument in overrides:
     apply_override(config, argument)
   assert steps is None
