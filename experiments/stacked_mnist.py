@@ -10,6 +10,7 @@
     python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d64,pacdcgan2_g64_d48_fastd
     python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d48_lr4e-4,pacdcgan2_g96_d48
     python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d48_lr4e-4_const,pacdcgan2_g64_d48_lr8e-4
+    python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d48_lr1.6e-3,pacdcgan2_g64_d48_lr8e-4_const
 
 Every run uses configs/dcgan_stacked_mnist.py (20,000 steps); the variants
 set `pack_size` and both networks' widths (NARROW_G, NARROW_D: dcgan_mnist's;
@@ -97,6 +98,18 @@ VARIANTS = {
                                   "--config.optimizer.generator.learning_rate=8e-4",
                                   "--config.optimizer.discriminator.learning_rate=8e-4"],
                                  None),
+    # Both learning rates held at 8e-4 (no decay).
+    "PacDCGAN2_G64_D48_lr8e-4_const": (["--config.pack_size=2", WIDE_G, WIDE_D,
+                                        "--config.optimizer.generator.learning_rate=8e-4",
+                                        "--config.optimizer.discriminator.learning_rate=8e-4",
+                                        "--config.optimizer.generator.schedule=constant",
+                                        "--config.optimizer.discriminator.schedule=constant"],
+                                       None),
+    # Both learning rates doubled once more (1.6e-3), decayed to 0.
+    "PacDCGAN2_G64_D48_lr1.6e-3": (["--config.pack_size=2", WIDE_G, WIDE_D,
+                                    "--config.optimizer.generator.learning_rate=1.6e-3",
+                                    "--config.optimizer.discriminator.learning_rate=1.6e-3"],
+                                   None),
     # D as wide as G (64 -> 128 features).
     "PacDCGAN2_G64_D64": ([*LR_2E4, "--config.pack_size=2", WIDE_G,
                            "--config.discriminator.base_features=64"], None),
