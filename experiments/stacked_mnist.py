@@ -10,12 +10,14 @@
     python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d64,pacdcgan2_g64_d48_fastd
     python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d48_lr4e-4,pacdcgan2_g96_d48
     python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d48_lr4e-4_const,pacdcgan2_g64_d48_lr8e-4
-    python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d48_lr1.6e-3,pacdcgan2_g64_d48_lr8e-4_const
+    python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d48_lr4e-4_const --seed=1
+    python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d48_lr8e-4_const
 
 Every run uses configs/dcgan_stacked_mnist.py (20,000 steps); the variants
 set `pack_size` and both networks' widths (NARROW_G, NARROW_D: dcgan_mnist's;
-the config's default is DEFAULT_VARIANT, the best found), and some the
-steps, batch size, learning rates, EMA decay or D's joint batch. Each run's last evaluation
+the config's default is DEFAULT_VARIANT, the best found), both learning
+rates and their schedule (DECAY or CONSTANT), and some the steps, batch
+size, EMA decay or D's joint batch. Each run's last evaluation
 classifies each channel of 26,000 EMA samples with the committed MNIST
 classifier and counts the modes (of 1000) and KL(generated || uniform).
 Results go to experiments/results/stacked_mnist.json, where rows of runs not
@@ -46,55 +48,60 @@ WIDE_D = "--config.discriminator.base_features=48"
 # The learning rates (both players) before doubling them won: every variant names them.
 LR_2E4 = ["--config.optimizer.generator.learning_rate=2e-4",
           "--config.optimizer.discriminator.learning_rate=2e-4"]
+# The schedules: decayed linearly to 0 (the default before holding the rate
+# won) and held. Every variant names one.
+DECAY = ["--config.optimizer.generator.schedule=linear_decay",
+         "--config.optimizer.discriminator.schedule=linear_decay"]
+CONSTANT = ["--config.optimizer.generator.schedule=constant",
+            "--config.optimizer.discriminator.schedule=constant"]
 # name -> (overrides, training steps; None: the config's).
 VARIANTS = {
-    "DCGAN": ([*LR_2E4, NARROW_D, "--config.pack_size=1", NARROW_G], None),
-    "PacDCGAN2": ([*LR_2E4, NARROW_D, "--config.pack_size=2", NARROW_G], None),
-    "PacDCGAN4": ([*LR_2E4, NARROW_D, "--config.pack_size=4", NARROW_G], None),
+    "DCGAN": ([*DECAY, *LR_2E4, NARROW_D, "--config.pack_size=1", NARROW_G], None),
+    "PacDCGAN2": ([*DECAY, *LR_2E4, NARROW_D, "--config.pack_size=2", NARROW_G], None),
+    "PacDCGAN4": ([*DECAY, *LR_2E4, NARROW_D, "--config.pack_size=4", NARROW_G], None),
     # The default for 2.25x the steps, the decay stretched to match.
-    "PacDCGAN2_45k": ([*LR_2E4, NARROW_D, "--config.pack_size=2", NARROW_G,
+    "PacDCGAN2_45k": ([*DECAY, *LR_2E4, NARROW_D, "--config.pack_size=2", NARROW_G,
                        "--config.eval_every_steps=15000",
                        "--config.optimizer.generator.decay_steps=45000",
                        "--config.optimizer.discriminator.decay_steps=45000"], 45_000),
     # Twice the batch (64 packs of 2 per D batch) for 1.5x the default's steps.
-    "PacDCGAN2_b128": ([*LR_2E4, NARROW_D, "--config.pack_size=2", NARROW_G,
+    "PacDCGAN2_b128": ([*DECAY, *LR_2E4, NARROW_D, "--config.pack_size=2", NARROW_G,
                         "--config.batch_size=128",
                         "--config.eval_every_steps=10000",
                         "--config.optimizer.generator.decay_steps=30000",
                         "--config.optimizer.discriminator.decay_steps=30000"], 30_000),
     # Twice G's width (7x7x128 -> 14x14x64 -> 28x28x3): ~1.8x the step time.
-    "PacDCGAN2_G64": ([*LR_2E4, NARROW_D, "--config.pack_size=2", WIDE_G], None),
+    "PacDCGAN2_G64": ([*DECAY, *LR_2E4, NARROW_D, "--config.pack_size=2", WIDE_G], None),
     # Packs of 4 (16 packs per D batch) with the wide G.
-    "PacDCGAN4_G64": ([*LR_2E4, NARROW_D, "--config.pack_size=4", WIDE_G], None),
+    "PacDCGAN4_G64": ([*DECAY, *LR_2E4, NARROW_D, "--config.pack_size=4", WIDE_G], None),
     # A wider D (48 -> 96 features) against the wide G.
-    "PacDCGAN2_G64_D48": ([*LR_2E4, "--config.pack_size=2", WIDE_G, WIDE_D], None),
+    "PacDCGAN2_G64_D48": ([*DECAY, *LR_2E4, "--config.pack_size=2", WIDE_G, WIDE_D], None),
     # The wider D for half the steps, the decay shortened to match.
-    "PacDCGAN2_G64_D48_10k": ([*LR_2E4, "--config.pack_size=2", WIDE_G, WIDE_D,
+    "PacDCGAN2_G64_D48_10k": ([*DECAY, *LR_2E4, "--config.pack_size=2", WIDE_G, WIDE_D,
                                "--config.optimizer.generator.decay_steps=10000",
                                "--config.optimizer.discriminator.decay_steps=10000"], 10_000),
     # The wider D with a ten times longer generator EMA (decay 0.9999).
-    "PacDCGAN2_G64_D48_EMA9999": ([*LR_2E4, "--config.pack_size=2", WIDE_G, WIDE_D,
+    "PacDCGAN2_G64_D48_EMA9999": ([*DECAY, *LR_2E4, "--config.pack_size=2", WIDE_G, WIDE_D,
                                    "--config.ema.decay=0.9999"], None),
     # The wider D with twice G's learning rate (D 4e-4, G 2e-4; TTUR, Heusel et al. 2017).
-    "PacDCGAN2_G64_D48_fastD": ([LR_2E4[0], "--config.pack_size=2", WIDE_G, WIDE_D,
+    "PacDCGAN2_G64_D48_fastD": ([*DECAY, LR_2E4[0], "--config.pack_size=2", WIDE_G, WIDE_D,
                                 "--config.optimizer.discriminator.learning_rate=4e-4"], None),
     # G 1.5 times wider again (7x7x192 -> 14x14x96 -> 28x28x3) against the wider D.
-    "PacDCGAN2_G96_D48": ([*LR_2E4, "--config.pack_size=2", "--config.generator.base_features=96",
-                           WIDE_D], None),
+    "PacDCGAN2_G96_D48": ([*DECAY, *LR_2E4, "--config.pack_size=2",
+                           "--config.generator.base_features=96", WIDE_D], None),
     # The wider D with both learning rates doubled (4e-4), still decayed to 0.
-    "PacDCGAN2_G64_D48_lr4e-4": (["--config.pack_size=2", WIDE_G, WIDE_D,
+    "PacDCGAN2_G64_D48_lr4e-4": ([*DECAY, "--config.pack_size=2", WIDE_G, WIDE_D,
                                   "--config.optimizer.generator.learning_rate=4e-4",
                                   "--config.optimizer.discriminator.learning_rate=4e-4"],
                                  None),
-    # The default with both learning rates held at 4e-4 (no decay).
+    # The lr4e-4 run with both rates held at 4e-4 (no decay): the default.
     "PacDCGAN2_G64_D48_lr4e-4_const": (["--config.pack_size=2", WIDE_G, WIDE_D,
                                         "--config.optimizer.generator.learning_rate=4e-4",
                                         "--config.optimizer.discriminator.learning_rate=4e-4",
-                                        "--config.optimizer.generator.schedule=constant",
-                                        "--config.optimizer.discriminator.schedule=constant"],
+                                        *CONSTANT],
                                        None),
-    # The default with both learning rates doubled again (8e-4), decayed to 0.
-    "PacDCGAN2_G64_D48_lr8e-4": (["--config.pack_size=2", WIDE_G, WIDE_D,
+    # The lr4e-4 run with both learning rates doubled again (8e-4), decayed to 0.
+    "PacDCGAN2_G64_D48_lr8e-4": ([*DECAY, "--config.pack_size=2", WIDE_G, WIDE_D,
                                   "--config.optimizer.generator.learning_rate=8e-4",
                                   "--config.optimizer.discriminator.learning_rate=8e-4"],
                                  None),
@@ -102,32 +109,26 @@ VARIANTS = {
     "PacDCGAN2_G64_D48_lr8e-4_const": (["--config.pack_size=2", WIDE_G, WIDE_D,
                                         "--config.optimizer.generator.learning_rate=8e-4",
                                         "--config.optimizer.discriminator.learning_rate=8e-4",
-                                        "--config.optimizer.generator.schedule=constant",
-                                        "--config.optimizer.discriminator.schedule=constant"],
+                                        *CONSTANT],
                                        None),
-    # Both learning rates doubled once more (1.6e-3), decayed to 0.
-    "PacDCGAN2_G64_D48_lr1.6e-3": (["--config.pack_size=2", WIDE_G, WIDE_D,
-                                    "--config.optimizer.generator.learning_rate=1.6e-3",
-                                    "--config.optimizer.discriminator.learning_rate=1.6e-3"],
-                                   None),
     # D as wide as G (64 -> 128 features).
-    "PacDCGAN2_G64_D64": ([*LR_2E4, "--config.pack_size=2", WIDE_G,
+    "PacDCGAN2_G64_D64": ([*DECAY, *LR_2E4, "--config.pack_size=2", WIDE_G,
                            "--config.discriminator.base_features=64"], None),
     # The wide G with the hinge loss instead of the non-saturating one.
-    "PacDCGAN2_G64_hinge": ([*LR_2E4, NARROW_D, "--config.pack_size=2", WIDE_G,
+    "PacDCGAN2_G64_hinge": ([*DECAY, *LR_2E4, NARROW_D, "--config.pack_size=2", WIDE_G,
                              "--config.loss.name=hinge"], None),
     # The same with D's learning rate halved (G 2e-4, D 1e-4).
-    "PacDCGAN2_G64_slowD": ([*LR_2E4, NARROW_D, "--config.pack_size=2", WIDE_G,
+    "PacDCGAN2_G64_slowD": ([*DECAY, *LR_2E4, NARROW_D, "--config.pack_size=2", WIDE_G,
                              "--config.optimizer.discriminator.learning_rate=1e-4"], None),
     # D's batch norm over real and fake together (config.joint_discriminator_batch).
-    "PacDCGAN2_joint": ([*LR_2E4, NARROW_D, "--config.pack_size=2", NARROW_G,
+    "PacDCGAN2_joint": ([*DECAY, *LR_2E4, NARROW_D, "--config.pack_size=2", NARROW_G,
                          "--config.joint_discriminator_batch=True"],
                         None),
-    "PacDCGAN2_G64_joint": ([*LR_2E4, NARROW_D, "--config.pack_size=2", WIDE_G,
+    "PacDCGAN2_G64_joint": ([*DECAY, *LR_2E4, NARROW_D, "--config.pack_size=2", WIDE_G,
                              "--config.joint_discriminator_batch=True"], None),
 }
 # The variant configs/dcgan_stacked_mnist.py's defaults equal (tests check it).
-DEFAULT_VARIANT = "PacDCGAN2_G64_D48_lr4e-4"
+DEFAULT_VARIANT = "PacDCGAN2_G64_D48_lr4e-4_const"
 # Published: PacGAN (Lin et al. 2018), Table 2, and GDPP (Elfeki et al. 2019),
 # Table 2; their architectures and budgets differ from ours.
 PUBLISHED = [
