@@ -45,15 +45,20 @@ WIDE_G = "--config.generator.base_features=64"
 # D's width before the wider D won, and the wider D: every variant names D's width.
 NARROW_D = "--config.discriminator.base_features=32"
 WIDE_D = "--config.discriminator.base_features=48"
+
+
+def both_players(field: str, value: str) -> list[str]:
+  """The overrides that set `field` of both players' optimizers to `value`."""
+  return [f"--config.optimizer.{player}.{field}={value}"
+          for player in ("generator", "discriminator")]
+
+
 # The learning rates (both players) before doubling them won: every variant names them.
-LR_2E4 = ["--config.optimizer.generator.learning_rate=2e-4",
-          "--config.optimizer.discriminator.learning_rate=2e-4"]
+LR_2E4 = both_players("learning_rate", "2e-4")
 # The schedules: decayed linearly to 0 (the default before holding the rate
 # won) and held. Every variant names one.
-DECAY = ["--config.optimizer.generator.schedule=linear_decay",
-         "--config.optimizer.discriminator.schedule=linear_decay"]
-CONSTANT = ["--config.optimizer.generator.schedule=constant",
-            "--config.optimizer.discriminator.schedule=constant"]
+DECAY = both_players("schedule", "linear_decay")
+CONSTANT = both_players("schedule", "constant")
 # name -> (overrides, training steps; None: the config's).
 VARIANTS = {
     "DCGAN": ([*DECAY, *LR_2E4, NARROW_D, "--config.pack_size=1", NARROW_G], None),
@@ -62,14 +67,12 @@ VARIANTS = {
     # The default for 2.25x the steps, the decay stretched to match.
     "PacDCGAN2_45k": ([*DECAY, *LR_2E4, NARROW_D, "--config.pack_size=2", NARROW_G,
                        "--config.eval_every_steps=15000",
-                       "--config.optimizer.generator.decay_steps=45000",
-                       "--config.optimizer.discriminator.decay_steps=45000"], 45_000),
+                       *both_players("decay_steps", "45000")], 45_000),
     # Twice the batch (64 packs of 2 per D batch) for 1.5x the default's steps.
     "PacDCGAN2_b128": ([*DECAY, *LR_2E4, NARROW_D, "--config.pack_size=2", NARROW_G,
                         "--config.batch_size=128",
                         "--config.eval_every_steps=10000",
-                        "--config.optimizer.generator.decay_steps=30000",
-                        "--config.optimizer.discriminator.decay_steps=30000"], 30_000),
+                        *both_players("decay_steps", "30000")], 30_000),
     # Twice G's width (7x7x128 -> 14x14x64 -> 28x28x3): ~1.8x the step time.
     "PacDCGAN2_G64": ([*DECAY, *LR_2E4, NARROW_D, "--config.pack_size=2", WIDE_G], None),
     # Packs of 4 (16 packs per D batch) with the wide G.
@@ -78,8 +81,7 @@ VARIANTS = {
     "PacDCGAN2_G64_D48": ([*DECAY, *LR_2E4, "--config.pack_size=2", WIDE_G, WIDE_D], None),
     # The wider D for half the steps, the decay shortened to match.
     "PacDCGAN2_G64_D48_10k": ([*DECAY, *LR_2E4, "--config.pack_size=2", WIDE_G, WIDE_D,
-                               "--config.optimizer.generator.decay_steps=10000",
-                               "--config.optimizer.discriminator.decay_steps=10000"], 10_000),
+                               *both_players("decay_steps", "10000")], 10_000),
     # The wider D with a ten times longer generator EMA (decay 0.9999).
     "PacDCGAN2_G64_D48_EMA9999": ([*DECAY, *LR_2E4, "--config.pack_size=2", WIDE_G, WIDE_D,
                                    "--config.ema.decay=0.9999"], None),
@@ -91,26 +93,16 @@ VARIANTS = {
                            "--config.generator.base_features=96", WIDE_D], None),
     # The wider D with both learning rates doubled (4e-4), still decayed to 0.
     "PacDCGAN2_G64_D48_lr4e-4": ([*DECAY, "--config.pack_size=2", WIDE_G, WIDE_D,
-                                  "--config.optimizer.generator.learning_rate=4e-4",
-                                  "--config.optimizer.discriminator.learning_rate=4e-4"],
-                                 None),
+                                  *both_players("learning_rate", "4e-4")], None),
     # The lr4e-4 run with both rates held at 4e-4 (no decay): the default.
-    "PacDCGAN2_G64_D48_lr4e-4_const": (["--config.pack_size=2", WIDE_G, WIDE_D,
-                                        "--config.optimizer.generator.learning_rate=4e-4",
-                                        "--config.optimizer.discriminator.learning_rate=4e-4",
-                                        *CONSTANT],
-                                       None),
+    "PacDCGAN2_G64_D48_lr4e-4_const": ([*CONSTANT, "--config.pack_size=2", WIDE_G, WIDE_D,
+                                        *both_players("learning_rate", "4e-4")], None),
     # The lr4e-4 run with both learning rates doubled again (8e-4), decayed to 0.
     "PacDCGAN2_G64_D48_lr8e-4": ([*DECAY, "--config.pack_size=2", WIDE_G, WIDE_D,
-                                  "--config.optimizer.generator.learning_rate=8e-4",
-                                  "--config.optimizer.discriminator.learning_rate=8e-4"],
-                                 None),
+                                  *both_players("learning_rate", "8e-4")], None),
     # Both learning rates held at 8e-4 (no decay).
-    "PacDCGAN2_G64_D48_lr8e-4_const": (["--config.pack_size=2", WIDE_G, WIDE_D,
-                                        "--config.optimizer.generator.learning_rate=8e-4",
-                                        "--config.optimizer.discriminator.learning_rate=8e-4",
-                                        *CONSTANT],
-                                       None),
+    "PacDCGAN2_G64_D48_lr8e-4_const": ([*CONSTANT, "--config.pack_size=2", WIDE_G, WIDE_D,
+                                        *both_players("learning_rate", "8e-4")], None),
     # D as wide as G (64 -> 128 features).
     "PacDCGAN2_G64_D64": ([*DECAY, *LR_2E4, "--config.pack_size=2", WIDE_G,
                            "--config.discriminator.base_features=64"], None),

@@ -58,9 +58,7 @@ def test_every_variant_names_what_the_default_has_changed(variant):
   overrides, _ = stacked_mnist.VARIANTS[variant]
   other_default = ["--config.generator.base_features=16",
                    "--config.discriminator.base_features=16",
-                   "--config.optimizer.generator.learning_rate=1e-5",
-                   "--config.optimizer.discriminator.learning_rate=1e-5",
-                   "--config.optimizer.generator.schedule=cosine",
-                   "--config.optimizer.discriminator.schedule=cosine"]
+                   *stacked_mnist.both_players("learning_rate", "1e-5"),
+                   *stacked_mnist.both_players("schedule", "cosine")]
   assert (parsed_config([*other_default, *overrides]).to_dict()
           == parsed_config(overrides).to_dict())
