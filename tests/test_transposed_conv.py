@@ -99,12 +99,18 @@ def test_matches_conv_transpose_in_other_layouts(features):
 @pytest.mark.parametrize("features,form", [(1, "dot_general"), (MAX_TAP_FORM_FEATURES, "dot_general"),
                                            (MAX_TAP_FORM_FEATURES + 1, "conv_general_dilated")])
 def test_few_output_features_take_the_tap_form(features, form):
+  """The forward pass and the derivative: the tap form's gathered derivative
+  runs matrix products, no (one-to-three-column) convolution."""
   options = dict(features=features, kernel_size=(4, 4), strides=(2, 2), padding="SAME")
   x = _normal((2, 7, 7, 8), seed=0)
-  jaxpr = str(jax.make_jaxpr(PhaseConvTranspose(**options).apply)(
-      _random_variables(options, x), x))
+  apply = PhaseConvTranspose(**options).apply
+  variables = _random_variables(options, x)
+  forward = str(jax.make_jaxpr(apply)(variables, x))
+  derivative = str(jax.make_jaxpr(jax.grad(lambda v, x: jnp.sum(apply(v, x) ** 2),
+                                           argnums=(0, 1)))(variables, x))
   other = {"dot_general", "conv_general_dilated"} - {form}
-  assert form in jaxpr and not any(name in jaxpr for name in other)
+  for jaxpr in (forward, derivative):
+    assert form in jaxpr and not any(name in jaxpr for name in other)
 
 
 @pytest.mark.parametrize("options", [

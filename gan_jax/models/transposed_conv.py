@@ -31,11 +31,15 @@ z_t[p] = x[p] w[t] (k*k*out columns), and output phase r adds the shifted
 maps z_t[p + (r + t - a) / 2] of its taps. For the MNIST DCGAN's last layer
 (14x14x32 to 28x28x1, batch 256), timed alone, this form's forward pass was
 12x faster than the phases'; at 8 output features and more the phases were
-faster. Its automatic derivative, though, lost in the whole step to XLA's
-layout copies, so `tap_forward_phase_backward` pairs the tap form's value
-with the phases' derivative. The whole DCGAN step then ran 1.13x (batch 64)
-and 1.085x (batch 256) faster than with phases alone, timed in alternating
-windows in one process.
+faster. Its derivative is gathered by hand (`_tap_conv_transpose_backward`):
+tap t's share of the cotangent is its phase's cotangent shifted back, and
+two matrix products give the input's and the kernel's cotangents. Automatic
+differentiation of the shifted sums lost in the whole step (each tap's
+cotangent scattered into a zeroed array), and so did the phase
+convolutions' derivative, whose one-to-three-column convolutions ran at
+4-7 GFLOP/s. Against the latter, the gathered derivative made the DCGAN
+step at batch 256 1.11x faster on one core and 1.05x on two (alternating
+windows in one process).
 
 `PhaseConvTranspose` has nn.ConvTranspose's fields, parameter names, shapes
 and initialisation, so the two are interchangeable on the same checkpoint;
@@ -93,49 +97,89 @@ def _interleave_phases(outputs: list[jax.Array], x_shape: tuple[int, ...]) -> ja
   return jnp.reshape(y, (x_shape[0], *(STRIDE * n for n in x_shape[1:-1]), y.shape[-1]))
 
 
+def _tap_placements(window: tuple[int, ...]):
+  """Per kernel tap t (itertools.product order): the output phase r it feeds
+  along each axis, and the shift s with output[2 p + r] += z_t[p + s]. Along
+  an axis tap t meets the input only in the phase with r + t - a even (see the
+  module docstring), at s = (r + t - a) / 2."""
+  fronts = [(k + 1) // 2 for k in window]  # a, per axis
+  placements = []
+  for taps in itertools.product(*(range(k) for k in window)):
+    phases = tuple((a - t) % STRIDE for t, a in zip(taps, fronts))
+    shifts = tuple((r + t - a) // STRIDE for r, t, a in zip(phases, taps, fronts))
+    placements.append((taps, phases, shifts))
+  return placements
+
+
+def _shift(x: jax.Array, shifts: tuple[int, ...]) -> jax.Array:
+  """out[:, p, :] = x[:, p + s, :] per spatial axis, zero outside x; the same shape."""
+  no_padding = (0, 0, 0)
+  return lax.pad(x, jnp.zeros((), x.dtype),
+                 [no_padding, *((-s, s, 0) for s in shifts), no_padding])
+
+
+def _tap_products(x: jax.Array, kernel: jax.Array, *, precision=None,
+                  preferred_element_type=None) -> jax.Array:
+  """z[b, p..., t..., o] = sum_i x[b, p..., i] kernel[t..., i, o]."""
+  d = x.ndim - 2
+  return lax.dot_general(x, kernel, (((d + 1,), (d,)), ((), ())), precision=precision,
+                         preferred_element_type=preferred_element_type)
+
+
 def tap_conv_transpose(x: jax.Array, kernel: jax.Array, *, precision=None,
                        preferred_element_type=None) -> jax.Array:
   """`phase_conv_transpose` as one matrix product and shifted sums: the form
-  for few output features (see the module docstring)."""
+  for few output features (see the module docstring). Its derivative is
+  `_tap_conv_transpose_backward`'s."""
+  d = x.ndim - 2
+  z = _tap_products(x, kernel, precision=precision,
+                    preferred_element_type=preferred_element_type)
+  phase_sums = {}
+  for taps, phases, shifts in _tap_placements(kernel.shape[:d]):
+    shifted = _shift(z[(slice(None),) * (d + 1) + taps], shifts)
+    phase_sums[phases] = shifted + phase_sums[phases] if phases in phase_sums else shifted
+  return _interleave_phases([phase_sums[phases] for phases in
+                             itertools.product(range(STRIDE), repeat=d)], x.shape)
+
+
+def _tap_conv_transpose_backward(x, kernel, cotangent, *, precision=None):
+  """The tap form's derivative, gathered: tap t's share of the cotangent is
+  its phase's cotangent shifted back by s, and the matrix product's own
+  derivative turns those into the input's and the kernel's. Automatic
+  differentiation of the shifted sums instead scatters into a zero array per
+  tap, and pairing the tap form with the phase convolutions' derivative runs
+  one-to-three-column convolutions: both were slower in the DCGAN step."""
   d = x.ndim - 2
   window = kernel.shape[:d]
-  # z[b, p..., t..., o] = sum_i x[b, p..., i] kernel[t..., i, o]
-  z = lax.dot_general(x, kernel, (((d + 1,), (d,)), ((), ())), precision=precision,
-                      preferred_element_type=preferred_element_type)
-  fronts = [(k + 1) // 2 for k in window]  # a, per axis
-  no_padding = (0, 0, 0)
-  outputs = []
-  for phases in itertools.product(range(STRIDE), repeat=d):
-    total = None
-    for taps in itertools.product(*(range(k) for k in window)):
-      offsets = [r + t - a for r, t, a in zip(phases, taps, fronts)]
-      if any(offset % STRIDE for offset in offsets):
-        continue  # this tap only meets the dilation's zeros in this phase
-      # out[p] = z_t[p + s] with s = offset / 2: negative padding crops.
-      shifted = lax.pad(z[(slice(None),) * (d + 1) + taps], jnp.zeros((), z.dtype),
-                        [no_padding, *((-(o // STRIDE), o // STRIDE, 0) for o in offsets),
-                         no_padding])
-      total = shifted if total is None else total + shifted
-    outputs.append(total)
-  return _interleave_phases(outputs, x.shape)
+  tap_cotangents = []
+  for _, phases, shifts in _tap_placements(window):
+    phase_cotangent = cotangent[(slice(None),) + tuple(slice(r, None, STRIDE) for r in phases)]
+    tap_cotangents.append(_shift(phase_cotangent, tuple(-s for s in shifts)))
+  z_cotangent = jnp.stack(tap_cotangents, axis=d + 1)
+  z_cotangent = jnp.reshape(z_cotangent, (*x.shape[:d + 1], *window, kernel.shape[-1]))
+  # jax.vjp, not hand-written products: under shard_map it also sums the
+  # kernel's cotangent over the replicas that share the kernel.
+  _, pullback = jax.vjp(lambda x, kernel: _tap_products(x, kernel, precision=precision),
+                        x, kernel)
+  return pullback(z_cotangent.astype(x.dtype))
 
 
-def tap_forward_phase_backward(x: jax.Array, kernel: jax.Array, *, precision=None,
-                               preferred_element_type=None) -> jax.Array:
-  """`tap_conv_transpose`'s value with `phase_conv_transpose`'s derivative
-  (the same linear map's transpose, computed as the phases compute it)."""
-  options = dict(precision=precision, preferred_element_type=preferred_element_type)
+def tap_conv_transpose_gathered_backward(x: jax.Array, kernel: jax.Array, *, precision=None,
+                                         preferred_element_type=None) -> jax.Array:
+  """`tap_conv_transpose`, differentiated by `_tap_conv_transpose_backward`."""
 
   @jax.custom_vjp
   def conv_transpose(x, kernel):
-    return tap_conv_transpose(x, kernel, **options)
+    return tap_conv_transpose(x, kernel, precision=precision,
+                              preferred_element_type=preferred_element_type)
 
   def forward(x, kernel):
     return conv_transpose(x, kernel), (x, kernel)
 
   def backward(residuals, cotangent):
-    _, pullback = jax.vjp(lambda *args: phase_conv_transpose(*args, **options), *residuals)
-    return pullback(cotangent)
+    x, kernel = residuals
+    dx, dkernel = _tap_conv_transpose_backward(x, kernel, cotangent, precision=precision)
+    return dx.astype(x.dtype), dkernel.astype(kernel.dtype)
 
   conv_transpose.defvjp(forward, backward)
   return conv_transpose(x, kernel)
@@ -163,7 +207,7 @@ def phase_conv_transpose(x: jax.Array, kernel: jax.Array, *, precision=None,
 
 class PhaseConvTranspose(nn.ConvTranspose):
   """nn.ConvTranspose, computed by `phase_conv_transpose` (or, for at most
-  MAX_TAP_FORM_FEATURES features, `tap_forward_phase_backward`) where that applies:
+  MAX_TAP_FORM_FEATURES features, `tap_conv_transpose_gathered_backward`) where that applies:
   stride 2 on every axis, "SAME" padding, no kernel dilation or mask, an
   unflipped kernel (transpose_kernel=False) of side >= 2. Any other setting
   runs nn.ConvTranspose's own computation."""
@@ -194,7 +238,7 @@ class PhaseConvTranspose(nn.ConvTranspose):
     bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
             if self.use_bias else None)
     x, kernel, bias = self.promote_dtype(x, kernel, bias, dtype=self.dtype)
-    form = (tap_forward_phase_backward if self.features <= MAX_TAP_FORM_FEATURES
+    form = (tap_conv_transpose_gathered_backward if self.features <= MAX_TAP_FORM_FEATURES
             else phase_conv_transpose)
     y = form(x, kernel, precision=self.precision,
              preferred_element_type=self.preferred_element_type)
