@@ -6,8 +6,9 @@
 
 Cases (a config at one batch size, fed one fixed batch of random data):
   dcgan_mnist_b64, dcgan_mnist_b256  configs/dcgan_mnist.py, with each
-      `conv_transpose` implementation ("xla": nn.ConvTranspose, "phase":
-      gan_jax.models.transposed_conv.PhaseConvTranspose).
+      convolution implementation: "xla" (nn.ConvTranspose in G, nn.Conv in D)
+      and "phase" (gan_jax.models.transposed_conv's PhaseConvTranspose and
+      PhaseGradientConv: generator.conv_transpose and discriminator.conv).
   sngan_cifar10_b64  the SN-GAN ResNet on 32x32x3 arrays (CIFAR-10 is not
       available offline), hinge loss, narrower than the paper's by default
       (--sngan_features) to fit the suite's few minutes on a CPU.
@@ -76,11 +77,12 @@ from gan_jax import provenance  # noqa: E402
 from gan_jax.data import DataNotPreparedError, dataset_spec, default_data_dir  # noqa: E402
 from gan_jax.data.pipeline import InputPipeline, load_split  # noqa: E402
 from gan_jax.families import build_family  # noqa: E402
-from gan_jax.models import GENERATORS  # noqa: E402
+from gan_jax.models import DISCRIMINATORS, GENERATORS  # noqa: E402
 from gan_jax.step import make_mesh, make_train_step, replicated  # noqa: E402
 
 REFERENCE = "xla"
-# A variant is "<conv_transpose>", optionally followed by "/<compute_dtype>"
+# A variant is "<conv implementation>" (G's conv_transpose and, where D has the
+# field, D's conv), optionally followed by "/<compute_dtype>"
 # and "/joint" (one D pass over real and fake: config.joint_discriminator_batch).
 BF16 = "bfloat16"
 JOINT = "joint"
@@ -158,6 +160,9 @@ def apply_variant(config: ConfigDict, variant: str) -> ConfigDict:
   if "conv_transpose" in {f.name for f in dataclasses.fields(
       GENERATORS.get(config.generator.name))}:
     config.generator.conv_transpose = conv_transpose
+  if "conv" in {f.name for f in dataclasses.fields(
+      DISCRIMINATORS.get(config.discriminator.name))}:
+    config.discriminator.conv = conv_transpose  # the same two names: "xla", "phase"
   config.joint_discriminator_batch = JOINT in options
   dtypes = [option for option in options if option != JOINT]
   config.compute_dtype = dtypes[0] if dtypes else "float32"

@@ -29,7 +29,7 @@ def get_config(arg=None):
   c.generator = ConfigDict(dict(name="dcgan", base_features=32, kernel_size=4,
                                 conv_transpose="phase"))
   c.discriminator = ConfigDict(dict(name="dcgan", base_features=32, kernel_size=4,
-                                    batch_norm=True, spectral_norm=False))
+                                    batch_norm=True, spectral_norm=False, conv="phase"))
   c.loss.name = "non_saturating"
   for player in (c.optimizer.generator, c.optimizer.discriminator):
     player.learning_rate = 2e-4

@@ -41,6 +41,7 @@ ABSENT_MEANS = {
     # The models' default before configs named it.
     "generator.conv_transpose": "phase",
     "decoder.conv_transpose": "phase",
+    "discriminator.conv": "xla",
 }
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-datasets",
              "grain", "ml-collections", "numpy", "array-record", "tensorboardX", "gan_jax")

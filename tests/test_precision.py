@@ -46,13 +46,25 @@ def _dcgan_bf16():
   return config, build_family(config, spec.example_shape), spec
 
 
+def _all_equations(jaxpr):
+  """The jaxpr's equations and those of the jaxprs nested in them (the
+  strided convolutions sit inside custom-derivative calls)."""
+  for eqn in jaxpr.eqns:
+    yield eqn
+    for value in eqn.params.values():
+      for inner in value if isinstance(value, (tuple, list)) else (value,):
+        inner = getattr(inner, "jaxpr", inner)  # a ClosedJaxpr's Jaxpr
+        if hasattr(inner, "eqns"):
+          yield from _all_equations(inner)
+
+
 def test_bf16_computes_in_bf16_and_keeps_state_in_float32():
   config, family, spec = _dcgan_bf16()
   state = jax.eval_shape(lambda: family.create_state(config))  # traced, not run
   d = state.players["discriminator"]
   x = jax.ShapeDtypeStruct((4, *spec.example_shape), jnp.float32)
   jaxpr = jax.make_jaxpr(lambda d, x: d.apply(d.params, x, train=False)[0])(d, x)
-  conv_inputs = [v.aval.dtype for eqn in jaxpr.jaxpr.eqns
+  conv_inputs = [v.aval.dtype for eqn in _all_equations(jaxpr.jaxpr)
                  if eqn.primitive.name == "conv_general_dilated" for v in eqn.invars]
   assert conv_inputs and all(dtype == jnp.bfloat16 for dtype in conv_inputs)
   assert jaxpr.out_avals[0].dtype == jnp.float32

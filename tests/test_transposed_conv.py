@@ -1,5 +1,6 @@
-"""PhaseConvTranspose against nn.ConvTranspose: same parameters, same outputs,
-same gradients (up to float32 round-off: the sums run in another order).
+"""PhaseConvTranspose against nn.ConvTranspose, and PhaseGradientConv against
+nn.Conv: same parameters, same outputs, same gradients (up to float32
+round-off: the sums run in another order).
 
 Compiling, not running, takes the time here: each test compiles its cases as
 one unoptimised program, and variables are filled from numpy, not by `init`.
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from gan_jax.models.transposed_conv import (MAX_TAP_FORM_FEATURES, PhaseConvTranspose,
-                                            conv_transpose_layer)
+                                            PhaseGradientConv, conv_layer, conv_transpose_layer)
 from gan_jax.registry import ConfigError
 
 # (batch, input side, in channels, out features): 7 -> 14, 4 -> 8, 14 -> 28.
@@ -25,10 +26,10 @@ def _normal(shape, seed):
   return jnp.asarray(np.random.default_rng(seed).normal(size=shape).astype(np.float32))
 
 
-def _random_variables(options, x, seed=1):
-  """nn.ConvTranspose's variables, unit normal (the bias too, so that adding
-  it is checked)."""
-  shapes = jax.eval_shape(nn.ConvTranspose(**options).init, jax.random.PRNGKey(0), x)
+def _random_variables(options, x, seed=1, reference=nn.ConvTranspose):
+  """The reference layer's variables, unit normal (the bias too, so that
+  adding it is checked)."""
+  shapes = jax.eval_shape(reference(**options).init, jax.random.PRNGKey(0), x)
   leaves, tree = jax.tree.flatten(shapes)
   return jax.tree.unflatten(tree, [_normal(leaf.shape, seed + i) for i, leaf in enumerate(leaves)])
 
@@ -46,27 +47,27 @@ def _assert_close(actual, expected):
   np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=RTOL * scale)
 
 
-def _assert_same_functions(cases):
-  """For each (options, x): PhaseConvTranspose(**options) and
-  nn.ConvTranspose(**options) give the same output, and the same
-  vector-Jacobian product with respect to the variables and to x."""
+def _assert_same_functions(cases, candidate=PhaseConvTranspose, reference=nn.ConvTranspose):
+  """For each (options, x): candidate(**options) and reference(**options)
+  give the same output, and the same vector-Jacobian product with respect to
+  the variables and to x."""
   arrays = []
   for options, x in cases:
-    variables = _random_variables(options, x)
-    output = jax.eval_shape(nn.ConvTranspose(**options).apply, variables, x)
+    variables = _random_variables(options, x, reference=reference)
+    output = jax.eval_shape(reference(**options).apply, variables, x)
     arrays.append((variables, x, _normal(output.shape, seed=0)))
 
-  def phase_and_reference(arrays):
+  def candidate_and_reference(arrays):
     def output_and_vjp(module, variables, x, cotangent):
       y, pullback = jax.vjp(module.apply, variables, x)
       return y, pullback(cotangent)
 
-    return [(output_and_vjp(PhaseConvTranspose(**options), *case),
-             output_and_vjp(nn.ConvTranspose(**options), *case))
+    return [(output_and_vjp(candidate(**options), *case),
+             output_and_vjp(reference(**options), *case))
             for (options, _), case in zip(cases, arrays)]
 
-  for phase, reference in _compiled(phase_and_reference, arrays)(arrays):
-    jax.tree.map(_assert_close, phase, reference)
+  for ours, theirs in _compiled(candidate_and_reference, arrays)(arrays):
+    jax.tree.map(_assert_close, ours, theirs)
 
 
 @pytest.mark.parametrize("kernel_size", [3, 4, 5])
@@ -154,3 +155,106 @@ def test_same_key_initialises_identical_parameters():
 def test_unknown_implementation_is_a_config_error():
   with pytest.raises(ConfigError, match="phase, xla"):
     conv_transpose_layer("fft")
+
+
+# PhaseGradientConv: a stride-2 convolution whose input derivative runs as
+# phase convolutions (or the tap form, for at most MAX_TAP_FORM_FEATURES input
+# channels). Input channels 1 and 3 take the tap form, 6 the phases.
+CONV_SHAPES = [(2, 14, 6, 5), (3, 8, 3, 4), (2, 28, 1, 8)]
+
+
+def _conv_options(features, kernel_size, **extra):
+  return dict(features=features, kernel_size=kernel_size, strides=2, padding="SAME", **extra)
+
+
+@pytest.mark.parametrize("kernel_size", [2, 3, 4, 5])
+def test_phase_gradient_conv_matches_conv(kernel_size):
+  cases = []
+  for i, (batch, side, channels, features) in enumerate(CONV_SHAPES):
+    options = _conv_options(features, (kernel_size, kernel_size), use_bias=i % 2 == 0)
+    cases.append((options, _normal((batch, side, side, channels), seed=i)))
+  _assert_same_functions(cases, PhaseGradientConv, nn.Conv)
+
+
+def test_phase_gradient_conv_matches_conv_in_other_layouts():
+  _assert_same_functions([
+      (_conv_options(4, (4,)), _normal((2, 10, 6), 0)),  # 1-D
+      (_conv_options(4, (2, 3)), _normal((2, 6, 8, 5), 1)),  # unequal sides
+      (_conv_options(4, (4, 4)), _normal((2, 2, 6, 6, 3), 2)),  # two batch axes
+      (_conv_options(4, (4, 4)), _normal((6, 6, 3), 3)),  # unbatched
+  ], PhaseGradientConv, nn.Conv)
+
+
+def test_phase_gradient_conv_second_derivative_matches_conv():
+  """Gradient penalties differentiate D's input gradient once more."""
+  options = _conv_options(5, (4, 4))
+  x = _normal((2, 8, 8, 6), seed=0)
+  variables = _random_variables(options, x, reference=nn.Conv)
+
+  def penalty_gradient(module):
+    def penalty(variables):
+      gradient = jax.grad(lambda x: jnp.sum(jnp.tanh(module.apply(variables, x))))(x)
+      return jnp.sum(gradient ** 2)
+    return jax.grad(penalty)(variables)
+
+  jax.tree.map(_assert_close, penalty_gradient(PhaseGradientConv(**options)),
+               penalty_gradient(nn.Conv(**options)))
+
+
+@pytest.mark.parametrize("layer,dilated", [(PhaseGradientConv, False), (nn.Conv, True)])
+def test_phase_gradient_conv_input_derivative_has_no_dilated_convolution(layer, dilated):
+  """The reference's input derivative convolves a cotangent dilated by zeros;
+  PhaseGradientConv's does not."""
+  options = _conv_options(8, (4, 4))
+  x = _normal((2, 8, 8, 6), seed=0)
+  variables = _random_variables(options, x, reference=nn.Conv)
+  jaxpr = str(jax.make_jaxpr(jax.grad(lambda x: jnp.sum(layer(**options).apply(variables, x))))(x))
+  assert ("lhs_dilation=(2, 2)" in jaxpr) == dilated
+
+
+@pytest.mark.parametrize("extra", [
+    dict(strides=1), dict(padding="VALID"), dict(kernel_dilation=2),
+    dict(feature_group_count=3), dict(kernel_size=(1, 1)),
+])
+def test_phase_gradient_conv_other_settings_run_conv(extra):
+  options = {**_conv_options(6, (3, 3)), **extra}
+  x = _normal((2, 6, 6, 3), seed=0)
+  variables = _random_variables(options, x, reference=nn.Conv)
+  np.testing.assert_array_equal(PhaseGradientConv(**options).apply(variables, x),
+                                nn.Conv(**options).apply(variables, x))
+
+
+def test_phase_gradient_conv_odd_sides_run_conv():
+  """"SAME" on an odd side pads unevenly; the phases would not be exact."""
+  options = _conv_options(6, (4, 4))
+  x = _normal((2, 7, 7, 3), seed=0)
+  variables = _random_variables(options, x, reference=nn.Conv)
+  jaxpr = str(jax.make_jaxpr(jax.grad(lambda x: jnp.sum(
+      PhaseGradientConv(**options).apply(variables, x))))(x))
+  assert "lhs_dilation=(2, 2)" in jaxpr  # the reference's own derivative
+
+
+class _Downsampler(nn.Module):
+  """Two unnamed strided convolutions, as in the DCGAN discriminator."""
+  conv: str
+
+  @nn.compact
+  def __call__(self, x):
+    layer = conv_layer(self.conv)
+    x = layer(6, (4, 4), strides=(2, 2), padding="SAME")(x)
+    return layer(8, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)(nn.relu(x))
+
+
+def test_phase_gradient_conv_initialises_as_conv():
+  x = jnp.ones((1, 8, 8, 3))
+  key = jax.random.key(3, impl="rbg")
+  xla, phase = (_compiled(_Downsampler(name).init, key, x)(key, x) for name in ("xla", "phase"))
+  assert jax.tree.map(jnp.shape, phase) == {"params": {
+      "Conv_0": {"kernel": (4, 4, 3, 6), "bias": (6,)}, "Conv_1": {"kernel": (4, 4, 6, 8)}}}
+  jax.tree.map(np.testing.assert_array_equal, phase, xla)
+  assert float(jnp.std(phase["params"]["Conv_1"]["kernel"])) > 0.01
+
+
+def test_unknown_conv_implementation_is_a_config_error():
+  with pytest.raises(ConfigError, match="phase, xla"):
+    conv_layer("fft")

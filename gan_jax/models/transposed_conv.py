@@ -41,6 +41,16 @@ convolutions' derivative, whose one-to-three-column convolutions ran at
 step at batch 256 1.11x faster on one core and 1.05x on two (alternating
 windows in one process).
 
+The same decomposition serves stride-2 convolutions (`PhaseGradientConv`):
+a convolution's derivative with respect to its input is a transposed
+convolution of the cotangent with the flipped kernel (input and output
+features swapped). XLA computes it as a convolution over the cotangent
+dilated by zeros; with "SAME" padding and even input sides it is exactly
+`phase_conv_transpose` of the cotangent (a = ceil(k / 2) is then k - 1 minus
+the padding before). For the MNIST DCGAN discriminator's second layer this
+derivative, three times per step, took 17 ms per call at batch 256 on one
+core, against 11-14 ms for the forward convolution.
+
 `PhaseConvTranspose` has nn.ConvTranspose's fields, parameter names, shapes
 and initialisation, so the two are interchangeable on the same checkpoint;
 `conv_transpose_layer(name)` picks one, for a model field.
@@ -64,12 +74,19 @@ MAX_TAP_FORM_FEATURES = 4
 
 CONV_TRANSPOSE_LAYERS: Registry[type[nn.ConvTranspose]] = Registry(
     "conv_transpose implementation")
+CONV_LAYERS: Registry[type[nn.Conv]] = Registry("strided conv implementation")
 
 
 def conv_transpose_layer(name: str) -> type[nn.ConvTranspose]:
   """The transposed-convolution module a model builds: "xla" is
   nn.ConvTranspose, "phase" the same function as four convolutions."""
   return CONV_TRANSPOSE_LAYERS.get(name)
+
+
+def conv_layer(name: str) -> type[nn.Conv]:
+  """The strided-convolution module a model builds: "xla" is nn.Conv,
+  "phase" the same function with its input derivative as phase convolutions."""
+  return CONV_LAYERS.get(name)
 
 
 def axis_phases(kernel_size: int) -> tuple[tuple[int, tuple[int, int]], ...]:
@@ -213,13 +230,10 @@ class PhaseConvTranspose(nn.ConvTranspose):
   runs nn.ConvTranspose's own computation."""
 
   def _decomposable(self, kernel_size: tuple[int, ...]) -> bool:
-    def per_axis(value) -> tuple[int, ...]:
-      value = 1 if value is None else value  # None means 1, as in nn.ConvTranspose
-      return (value,) * len(kernel_size) if isinstance(value, int) else tuple(value)
-
-    return (per_axis(self.strides) == (STRIDE,) * len(kernel_size)
+    d = len(kernel_size)
+    return (_per_axis(self.strides, d) == (STRIDE,) * d
             and isinstance(self.padding, str) and self.padding == "SAME"
-            and per_axis(self.kernel_dilation) == (1,) * len(kernel_size)
+            and _per_axis(self.kernel_dilation, d) == (1,) * d
             and self.mask is None and not self.transpose_kernel
             and min(kernel_size) >= 2)
 
@@ -238,10 +252,97 @@ class PhaseConvTranspose(nn.ConvTranspose):
     bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
             if self.use_bias else None)
     x, kernel, bias = self.promote_dtype(x, kernel, bias, dtype=self.dtype)
-    form = (tap_conv_transpose_gathered_backward if self.features <= MAX_TAP_FORM_FEATURES
-            else phase_conv_transpose)
-    y = form(x, kernel, precision=self.precision,
+    y = _conv_transpose_form(self.features)(x, kernel, precision=self.precision,
              preferred_element_type=self.preferred_element_type)
+    if bias is not None:
+      y = y + bias
+    return jnp.reshape(y, (*batch_shape, *y.shape[1:]))
+
+
+def _conv_transpose_form(features: int):
+  """The transposed-convolution computation for `features` output features."""
+  return (tap_conv_transpose_gathered_backward if features <= MAX_TAP_FORM_FEATURES
+          else phase_conv_transpose)
+
+
+def _per_axis(value, num_axes: int) -> tuple[int, ...]:
+  value = 1 if value is None else value  # None means 1, as in flax's layers
+  return (value,) * num_axes if isinstance(value, int) else tuple(value)
+
+
+def strided_conv_phase_gradient(x: jax.Array, kernel: jax.Array, *, precision=None,
+                                preferred_element_type=None) -> jax.Array:
+  """`lax.conv_general_dilated(x, kernel, (2,) * d, "SAME")`, channels last,
+  for even input sides and window sides >= 2. Its derivative with respect to
+  x is the transposed convolution of the cotangent with the flipped kernel,
+  computed by `phase_conv_transpose` (or the tap form for at most
+  MAX_TAP_FORM_FEATURES input features); with respect to the kernel it is
+  XLA's own."""
+  d = x.ndim - 2
+  channels_last = (0, d + 1, *range(1, d + 1))
+  dimension_numbers = lax.ConvDimensionNumbers(
+      lhs_spec=channels_last, rhs_spec=(d + 1, d, *range(d)), out_spec=channels_last)
+  options = dict(precision=precision, preferred_element_type=preferred_element_type)
+
+  def convolve(x, kernel):
+    return lax.conv_general_dilated(x, kernel, (STRIDE,) * d, "SAME",
+                                    dimension_numbers=dimension_numbers, **options)
+
+  @jax.custom_vjp
+  def conv(x, kernel):
+    return convolve(x, kernel)
+
+  def forward(x, kernel):
+    return convolve(x, kernel), (x, kernel)
+
+  def backward(residuals, cotangent):
+    x, kernel = residuals
+    # jax.vjp sums the kernel's cotangent over the replicas sharing it (shard_map).
+    _, kernel_pullback = jax.vjp(lambda kernel: convolve(x, kernel), kernel)
+    (dkernel,) = kernel_pullback(cotangent)
+    flipped = jnp.swapaxes(jnp.flip(kernel, tuple(range(d))), d, d + 1)
+    dx = _conv_transpose_form(x.shape[-1])(cotangent, flipped.astype(cotangent.dtype),
+                                           precision=precision)
+    return dx.astype(x.dtype), dkernel.astype(kernel.dtype)
+
+  conv.defvjp(forward, backward)
+  return conv(x, kernel)
+
+
+class PhaseGradientConv(nn.Conv):
+  """nn.Conv whose input derivative is `phase_conv_transpose`'s (see
+  `strided_conv_phase_gradient`) where that is exact: stride 2 on every axis,
+  "SAME" padding, even input sides, no dilation, grouping or mask, window
+  sides >= 2, no custom convolution function. Any other setting runs
+  nn.Conv's own computation. The same
+  parameters, names and initialisation as nn.Conv."""
+
+  def _decomposable(self, kernel_size: tuple[int, ...], spatial_shape) -> bool:
+    d = len(kernel_size)
+    return (_per_axis(self.strides, d) == (STRIDE,) * d
+            and isinstance(self.padding, str) and self.padding == "SAME"
+            and all(side % STRIDE == 0 for side in spatial_shape)
+            and _per_axis(self.input_dilation, d) == (1,) * d
+            and _per_axis(self.kernel_dilation, d) == (1,) * d
+            and self.feature_group_count == 1 and self.mask is None
+            and self.conv_general_dilated is None and self.conv_general_dilated_cls is None
+            and min(kernel_size) >= 2)
+
+  @nn.compact
+  def __call__(self, inputs: jax.Array) -> jax.Array:
+    kernel_size = ((self.kernel_size,) if isinstance(self.kernel_size, int)
+                   else tuple(self.kernel_size))
+    d = len(kernel_size)
+    if inputs.ndim < d + 1 or not self._decomposable(kernel_size, inputs.shape[-d - 1:-1]):
+      return super().__call__(inputs)
+    batch_shape = inputs.shape[:inputs.ndim - d - 1]
+    x = jnp.reshape(inputs, (-1, *inputs.shape[len(batch_shape):]))
+    kernel = self.param("kernel", self.kernel_init, kernel_size + (x.shape[-1], self.features),
+                        self.param_dtype)
+    bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+            if self.use_bias else None)
+    x, kernel, bias = self.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    y = strided_conv_phase_gradient(x, kernel, precision=self.precision)
     if bias is not None:
       y = y + bias
     return jnp.reshape(y, (*batch_shape, *y.shape[1:]))
@@ -252,5 +353,9 @@ class PhaseConvTranspose(nn.ConvTranspose):
 # shared name makes the two layers' checkpoints and initialisations identical.
 PhaseConvTranspose.__name__ = "ConvTranspose"
 
+PhaseGradientConv.__name__ = "Conv"  # likewise "Conv_0", as nn.Conv's
+
 CONV_TRANSPOSE_LAYERS.register("xla")(nn.ConvTranspose)
 CONV_TRANSPOSE_LAYERS.register("phase")(PhaseConvTranspose)
+CONV_LAYERS.register("xla")(nn.Conv)
+CONV_LAYERS.register("phase")(PhaseGradientConv)
