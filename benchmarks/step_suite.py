@@ -1,6 +1,6 @@
 """Every train-step benchmark in one command: a JSON file and a Markdown table.
 
-    python benchmarks/step_suite.py [--cases=dcgan_mnist_b64,ring8_b256]
+    python benchmarks/step_suite.py [--cases=dcgan_mnist_b64,ring8_b256] [--cpu_devices=2]
         [--pipeline_batch_sizes=64,256] [--windows=5] [--window_seconds=1]
         [--output=benchmarks/results/step_suite.json]
 
@@ -102,6 +102,9 @@ flags.DEFINE_string("output", "benchmarks/results/step_suite.json", "JSON output
 flags.DEFINE_string("cpu_library_fusions", "none",
                     "Ops XLA:CPU hands to YNNPACK (gan_jax.step.CPU_LIBRARY_FUSIONS); "
                     "'xla_default' measures XLA's default.")
+flags.DEFINE_integer("cpu_devices", 0, "On a CPU: split it into this many XLA devices "
+                     "(jax_num_cpu_devices) and run every step data-parallel over them; "
+                     "0 keeps JAX's default, one device using every core.")
 flags.DEFINE_string("rescore", None, "Instead of timing: recompute the model FLOPs and "
                     "peak fractions of this earlier report (e.g. one measured on another "
                     "machine) and write it to --output.")
@@ -448,6 +451,8 @@ def main(argv):
   if FLAGS.rescore:
     write(rescore(FLAGS.rescore))
     return
+  if FLAGS.cpu_devices:  # before anything starts JAX's backends
+    jax.config.update("jax_num_cpu_devices", FLAGS.cpu_devices)
   on_cpu = jax.default_backend() == "cpu"
   names = FLAGS.cases or [n for n, c in CASES.items() if not (on_cpu and c.accelerator_only)]
   unknown = sorted(set(names) - set(CASES))
