@@ -65,6 +65,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from gan_jax.models.batch_norm import broadcast_like
 from gan_jax.registry import Registry
 
 # The stride this module decomposes; the phase count per axis.
@@ -270,6 +271,28 @@ def _per_axis(value, num_axes: int) -> tuple[int, ...]:
   return (value,) * num_axes if isinstance(value, int) else tuple(value)
 
 
+def shifted_sum_strided_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """`lax.conv_general_dilated(x, kernel, (2,) * d, "SAME")`, channels last,
+  for even input sides, as a sum over kernel taps and input channels of
+  strided slices of the padded input times the tap's kernel row: the same
+  terms, summed in float32 at least, in another order."""
+  d = x.ndim - 2
+  window = kernel.shape[:d]
+  out_sides = [side // STRIDE for side in x.shape[1:-1]]
+  padded = jnp.pad(x, [(0, 0), *(((k - STRIDE) // 2, k - STRIDE - (k - STRIDE) // 2)
+                                 for k in window), (0, 0)])
+  accumulate = jnp.promote_types(x.dtype, jnp.float32)
+  total = None
+  for taps in itertools.product(*(range(k) for k in window)):
+    rows = padded[(slice(None),) + tuple(slice(t, t + STRIDE * (n - 1) + 1, STRIDE)
+                                         for t, n in zip(taps, out_sides))]
+    for channel in range(x.shape[-1]):
+      term = (rows[..., channel:channel + 1].astype(accumulate)
+              * kernel[taps + (channel,)].astype(accumulate))
+      total = term if total is None else total + term
+  return total.astype(jnp.result_type(x.dtype, kernel.dtype))
+
+
 def strided_conv_phase_gradient(x: jax.Array, kernel: jax.Array, *, precision=None,
                                 preferred_element_type=None) -> jax.Array:
   """`lax.conv_general_dilated(x, kernel, (2,) * d, "SAME")`, channels last,
@@ -288,12 +311,18 @@ def strided_conv_phase_gradient(x: jax.Array, kernel: jax.Array, *, precision=No
     return lax.conv_general_dilated(x, kernel, (STRIDE,) * d, "SAME",
                                     dimension_numbers=dimension_numbers, **options)
 
+  # A few input channels make XLA:CPU's convolution a matrix product a few
+  # columns deep; summing shifted strided slices, one fused loop, was 6x
+  # faster for the MNIST DCGAN's first layer (28x28x1 to 14x14x32, batch 256).
+  value = (shifted_sum_strided_conv if x.shape[-1] <= MAX_TAP_FORM_FEATURES
+           and preferred_element_type is None else convolve)
+
   @jax.custom_vjp
   def conv(x, kernel):
-    return convolve(x, kernel)
+    return value(x, kernel)
 
   def forward(x, kernel):
-    return convolve(x, kernel), (x, kernel)
+    return value(x, kernel), (x, kernel)
 
   def backward(residuals, cotangent):
     x, kernel = residuals
@@ -344,7 +373,9 @@ class PhaseGradientConv(nn.Conv):
     x, kernel, bias = self.promote_dtype(x, kernel, bias, dtype=self.dtype)
     y = strided_conv_phase_gradient(x, kernel, precision=self.precision)
     if bias is not None:
-      y = y + bias
+      # Its gradient a matrix-vector product: XLA:CPU made the (N, H, W)
+      # reduction a reduce-window tree, 3-4 ms per call at batch 256.
+      y = y + broadcast_like(bias, y)
     return jnp.reshape(y, (*batch_shape, *y.shape[1:]))
 
 
