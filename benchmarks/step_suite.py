@@ -160,12 +160,11 @@ def apply_variant(config: ConfigDict, variant: str) -> ConfigDict:
   """The config with the variant's transposed convolutions, compute dtype and
   discriminator passes."""
   conv_transpose, *options = variant.split("/")
-  if "conv_transpose" in {f.name for f in dataclasses.fields(
-      GENERATORS.get(config.generator.name))}:
-    config.generator.conv_transpose = conv_transpose
-  if "conv" in {f.name for f in dataclasses.fields(
-      DISCRIMINATORS.get(config.discriminator.name))}:
-    config.discriminator.conv = conv_transpose  # the same two names: "xla", "phase"
+  # G's conv_transpose and D's conv share their two names: "xla", "phase".
+  for player, registry, field in ((config.generator, GENERATORS, "conv_transpose"),
+                                  (config.discriminator, DISCRIMINATORS, "conv")):
+    if field in {f.name for f in dataclasses.fields(registry.get(player.name))}:
+      player[field] = conv_transpose
   config.joint_discriminator_batch = JOINT in options
   dtypes = [option for option in options if option != JOINT]
   config.compute_dtype = dtypes[0] if dtypes else "float32"

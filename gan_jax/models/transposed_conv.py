@@ -223,6 +223,37 @@ def phase_conv_transpose(x: jax.Array, kernel: jax.Array, *, precision=None,
   return _interleave_phases(outputs, x.shape)
 
 
+def _conv_transpose_form(features: int):
+  """The transposed-convolution computation for `features` output features."""
+  return (tap_conv_transpose_gathered_backward if features <= MAX_TAP_FORM_FEATURES
+          else phase_conv_transpose)
+
+
+def _per_axis(value, num_axes: int) -> tuple[int, ...]:
+  value = 1 if value is None else value  # None means 1, as in flax's layers
+  return (value,) * num_axes if isinstance(value, int) else tuple(value)
+
+
+def _kernel_size(module: nn.Module) -> tuple[int, ...]:
+  size = module.kernel_size
+  return (size,) if isinstance(size, int) else tuple(size)
+
+
+def _flat_input_and_parameters(module: nn.Module, inputs: jax.Array, kernel_size):
+  """What flax's Conv and ConvTranspose do before convolving: leading batch
+  axes flattened into one, the kernel and bias created in their order (so the
+  same key initialises both alike), dtypes promoted. Returns (batch_shape, x,
+  kernel, bias); bias is None without one."""
+  batch_shape = inputs.shape[:inputs.ndim - len(kernel_size) - 1]
+  x = jnp.reshape(inputs, (-1, *inputs.shape[len(batch_shape):]))
+  kernel = module.param("kernel", module.kernel_init,
+                        kernel_size + (x.shape[-1], module.features), module.param_dtype)
+  bias = (module.param("bias", module.bias_init, (module.features,), module.param_dtype)
+          if module.use_bias else None)
+  x, kernel, bias = module.promote_dtype(x, kernel, bias, dtype=module.dtype)
+  return batch_shape, x, kernel, bias
+
+
 class PhaseConvTranspose(nn.ConvTranspose):
   """nn.ConvTranspose, computed by `phase_conv_transpose` (or, for at most
   MAX_TAP_FORM_FEATURES features, `tap_conv_transpose_gathered_backward`) where that applies:
@@ -240,35 +271,16 @@ class PhaseConvTranspose(nn.ConvTranspose):
 
   @nn.compact
   def __call__(self, inputs: jax.Array) -> jax.Array:
-    kernel_size = ((self.kernel_size,) if isinstance(self.kernel_size, int)
-                   else tuple(self.kernel_size))
+    kernel_size = _kernel_size(self)
     if not self._decomposable(kernel_size):
       return super().__call__(inputs)
-    # Leading batch axes flattened into one, as nn.ConvTranspose does.
-    batch_shape = inputs.shape[:inputs.ndim - len(kernel_size) - 1]
-    x = jnp.reshape(inputs, (-1, *inputs.shape[len(batch_shape):]))
-    # Created in nn.ConvTranspose's order, so the same key initialises both alike.
-    kernel = self.param("kernel", self.kernel_init,
-                        kernel_size + (x.shape[-1], self.features), self.param_dtype)
-    bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
-            if self.use_bias else None)
-    x, kernel, bias = self.promote_dtype(x, kernel, bias, dtype=self.dtype)
-    y = _conv_transpose_form(self.features)(x, kernel, precision=self.precision,
-             preferred_element_type=self.preferred_element_type)
+    batch_shape, x, kernel, bias = _flat_input_and_parameters(self, inputs, kernel_size)
+    y = _conv_transpose_form(self.features)(
+        x, kernel, precision=self.precision,
+        preferred_element_type=self.preferred_element_type)
     if bias is not None:
       y = y + bias
     return jnp.reshape(y, (*batch_shape, *y.shape[1:]))
-
-
-def _conv_transpose_form(features: int):
-  """The transposed-convolution computation for `features` output features."""
-  return (tap_conv_transpose_gathered_backward if features <= MAX_TAP_FORM_FEATURES
-          else phase_conv_transpose)
-
-
-def _per_axis(value, num_axes: int) -> tuple[int, ...]:
-  value = 1 if value is None else value  # None means 1, as in flax's layers
-  return (value,) * num_axes if isinstance(value, int) else tuple(value)
 
 
 def shifted_sum_strided_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -343,8 +355,8 @@ class PhaseGradientConv(nn.Conv):
   `strided_conv_phase_gradient`) where that is exact: stride 2 on every axis,
   "SAME" padding, even input sides, no dilation, grouping or mask, window
   sides >= 2, no custom convolution function. Any other setting runs
-  nn.Conv's own computation. The same
-  parameters, names and initialisation as nn.Conv."""
+  nn.Conv's own computation. The same parameters, names and initialisation
+  as nn.Conv."""
 
   def _decomposable(self, kernel_size: tuple[int, ...], spatial_shape) -> bool:
     d = len(kernel_size)
@@ -359,18 +371,11 @@ class PhaseGradientConv(nn.Conv):
 
   @nn.compact
   def __call__(self, inputs: jax.Array) -> jax.Array:
-    kernel_size = ((self.kernel_size,) if isinstance(self.kernel_size, int)
-                   else tuple(self.kernel_size))
+    kernel_size = _kernel_size(self)
     d = len(kernel_size)
     if inputs.ndim < d + 1 or not self._decomposable(kernel_size, inputs.shape[-d - 1:-1]):
       return super().__call__(inputs)
-    batch_shape = inputs.shape[:inputs.ndim - d - 1]
-    x = jnp.reshape(inputs, (-1, *inputs.shape[len(batch_shape):]))
-    kernel = self.param("kernel", self.kernel_init, kernel_size + (x.shape[-1], self.features),
-                        self.param_dtype)
-    bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
-            if self.use_bias else None)
-    x, kernel, bias = self.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    batch_shape, x, kernel, bias = _flat_input_and_parameters(self, inputs, kernel_size)
     y = strided_conv_phase_gradient(x, kernel, precision=self.precision)
     if bias is not None:
       # Its gradient a matrix-vector product: XLA:CPU made the (N, H, W)
