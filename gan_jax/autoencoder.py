@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -109,7 +109,6 @@ class AutoencoderFamily:
   log_variance: float = 0.0  # the Gaussian's; the initial value when learned
   learn_variance: bool = False
   iwae_samples: int = 100  # importance samples in `evaluate_batch` (VAE only)
-  compute_dtype: Any = None  # None: float32; see gan_jax.precision
 
   @property
   def batches_per_step(self) -> int:
@@ -142,17 +141,18 @@ class AutoencoderFamily:
       raise ConfigError(f"autoencoder.learn_variance needs the gaussian likelihood; "
                         f"'{likelihood.name}' has no variance.")
     log_variance = math.log(settings.gaussian_variance)
+    dtype = precision.compute_dtype(config)
     encoder = build_module(ENCODERS, config.encoder.name, _options(config.encoder),
-                           latent_dim=config.latent_dim, variational=variational)
+                           latent_dim=config.latent_dim, variational=variational,
+                           compute_dtype=dtype)
     decoder = build_module(DECODERS, config.decoder.name, _options(config.decoder),
-                           output_shape=tuple(data_shape))
+                           output_shape=tuple(data_shape), compute_dtype=dtype)
     model = AutoencoderModel(encoder, decoder,
                              initial_log_variance=log_variance if learn_variance else None)
     return cls(model=model, latent_dim=config.latent_dim, data_shape=tuple(data_shape),
                variational=variational, likelihood=likelihood, beta=float(settings.beta),
                log_variance=log_variance, learn_variance=learn_variance,
-               iwae_samples=int(settings.iwae_samples),
-               compute_dtype=precision.compute_dtype(config))
+               iwae_samples=int(settings.iwae_samples))
 
   def create_state(self, config) -> TrainState:
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0xAE)
@@ -169,11 +169,7 @@ class AutoencoderFamily:
   # Pure pieces, on a parameter tree.
 
   def _run(self, params, inputs, method):
-    """The model under the compute dtype, with float32 outputs."""
-    dtype = self.compute_dtype
-    outputs = self.model.apply({"params": precision.cast_floats(params, dtype)},
-                               precision.cast_floats(inputs, dtype), method=method)
-    return precision.outputs_to_float32(outputs, dtype)
+    return self.model.apply({"params": params}, inputs, method=method)
 
   def _encode(self, params, x):
     return self._run(params, x, AutoencoderModel.encode)

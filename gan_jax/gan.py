@@ -68,7 +68,6 @@ class GANFamily:
   augment_policy: tuple[str, ...] = ()  # DiffAugment ops, applied to every D input
   ema_decay: float = 0.0  # 0: no generator EMA
   ema_start_step: int = 0
-  compute_dtype: Any = None  # None: float32; see gan_jax.precision
   # True: D sees real and fake examples as one batch (one pass, shared
   # batch-norm statistics); see `_discriminate_pair`.
   joint_discriminator_batch: bool = False
@@ -87,11 +86,13 @@ class GANFamily:
     # Only conditional runs pass `num_classes`, so unconditional-only models
     # (the MLPs) need not know about labels.
     conditioning = {"num_classes": num_classes} if num_classes else {}
+    dtype = precision.compute_dtype(config)
     generator = build_module(GENERATORS, config.generator.name,
                              _options(config.generator), output_shape=tuple(data_shape),
-                             **conditioning)
+                             compute_dtype=dtype, **conditioning)
     discriminator = build_module(DISCRIMINATORS, config.discriminator.name,
-                                 _options(config.discriminator), **conditioning)
+                                 _options(config.discriminator), compute_dtype=dtype,
+                                 **conditioning)
     loss, real_target = losses.get_loss(config.loss.name, config.loss.label_smoothing)
     terms = []
     for name, reg in config.regularizers.items():
@@ -121,7 +122,6 @@ class GANFamily:
                weight_clip=config.weight_clip, num_classes=num_classes,
                augment_policy=policy, ema_decay=float(ema["decay"]),
                ema_start_step=int(ema["start_step"]),
-               compute_dtype=precision.compute_dtype(config),
                joint_discriminator_batch=bool(config.get("joint_discriminator_batch", False)))
 
   def create_state(self, config) -> TrainState:
@@ -134,15 +134,14 @@ class GANFamily:
                   jnp.float32)
     d_vars = self.discriminator.init(d_key, x, labels, train=False)
     generator = Player.create(self.generator, make_optimizer(config.optimizer.generator),
-                              g_vars, self.compute_dtype)
+                              g_vars)
     if self.ema_decay:
       generator = generator.replace(ema_params=generator.params,
                                     ema_collections=generator.collections)
     players = {
         GENERATOR: generator,
         DISCRIMINATOR: Player.create(self.discriminator,
-                                     make_optimizer(config.optimizer.discriminator), d_vars,
-                                     self.compute_dtype),
+                                     make_optimizer(config.optimizer.discriminator), d_vars),
     }
     return TrainState.create(config.seed, players)
 

@@ -18,8 +18,6 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from gan_jax.precision import cast_floats, outputs_to_float32
-
 PyTree = Any
 
 
@@ -32,33 +30,27 @@ class Player:
   collections: PyTree  # e.g. {"batch_stats": ...}; {} when the model has none
   ema_params: Optional[PyTree] = None
   ema_collections: Optional[PyTree] = None  # the EMA model's own batch statistics
-  # None: compute in float32; else the dtype of forward passes (see gan_jax.precision).
-  compute_dtype: Any = struct.field(pytree_node=False, default=None)
 
   @classmethod
   def create(cls, module: nn.Module, tx: optax.GradientTransformation,
-             variables: dict, compute_dtype=None) -> "Player":
+             variables: dict) -> "Player":
     params = variables["params"]
     collections = {k: v for k, v in variables.items() if k != "params"}
     return cls(apply_fn=module.apply, tx=tx, params=params,
-               opt_state=tx.init(params), collections=collections,
-               compute_dtype=compute_dtype)
+               opt_state=tx.init(params), collections=collections)
 
   def apply(self, params, *inputs, train: bool, **kwargs):
     """Runs the module; returns (outputs, collections after the call).
 
-    Under a compute dtype, parameters and inputs are cast to it and the
-    outputs back to float32; the collections keep their own dtype."""
-    dtype = self.compute_dtype
-    variables = {"params": cast_floats(params, dtype), **self.collections}
-    inputs = cast_floats(inputs, dtype)
+    The module itself computes in its compute dtype (see gan_jax.precision)."""
+    variables = {"params": params, **self.collections}
     if train and self.collections:
       outputs, collections = self.apply_fn(variables, *inputs, train=True,
                                            mutable=list(self.collections), **kwargs)
     else:
       outputs, collections = self.apply_fn(variables, *inputs, train=train,
                                            **kwargs), self.collections
-    return outputs_to_float32(outputs, dtype), collections
+    return outputs, collections
 
   def apply_gradients(self, grads, collections=None) -> "Player":
     updates, opt_state = self.tx.update(grads, self.opt_state, self.params)

@@ -22,10 +22,19 @@ DISCRIMINATORS: Registry[type[nn.Module]] = Registry("discriminator")
 DATA_AXIS = "data"
 
 
-def build_module(registry: Registry, name: str, options: dict, **fixed) -> nn.Module:
-  """Instantiates a registered module, naming the valid options on a typo."""
+def build_module(registry: Registry, name: str, options: dict, *, compute_dtype=None,
+                 **fixed) -> nn.Module:
+  """Instantiates a registered module, naming the valid options on a typo.
+
+  A `compute_dtype` other than None (float32) goes to the module's `dtype`
+  field (flax's compute dtype; see gan_jax.precision)."""
   cls = registry.get(name)
-  fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
+  fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name", "dtype"}
+  if compute_dtype is not None:
+    if "dtype" not in {f.name for f in dataclasses.fields(cls)}:
+      raise ConfigError(f"{registry.kind} '{name}' computes in float32 only (it has no "
+                        f"dtype field); set compute_dtype=float32.")
+    fixed = {**fixed, "dtype": compute_dtype}
   unknown = sorted(set(options) - fields)
   if unknown:
     raise ConfigError(

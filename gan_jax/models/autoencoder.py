@@ -11,12 +11,13 @@ decoder, so that a single parameter tree (and optimizer) covers both.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from gan_jax.models.transposed_conv import conv_transpose_layer
+from gan_jax.precision import BOUNDARY_DTYPE
 from gan_jax.registry import ConfigError, Registry
 
 ENCODERS: Registry[type[nn.Module]] = Registry("encoder")
@@ -26,16 +27,17 @@ OBSERVATION_LOG_VARIANCE = "observation_log_variance"
 
 
 class _LatentHeads(nn.Module):
-  """The encoder's last layer: a code, or a posterior's mean and log-variance."""
+  """The encoder's last layer: a code, or a posterior's mean and log-variance.
+  Precision-critical (the KL and the sampled code read it): float32."""
   latent_dim: int
   variational: bool
 
   @nn.compact
   def __call__(self, h):
+    dense = lambda name: nn.Dense(self.latent_dim, name=name, dtype=BOUNDARY_DTYPE)
     if not self.variational:
-      return nn.Dense(self.latent_dim, name="code")(h)
-    return (nn.Dense(self.latent_dim, name="mean")(h),
-            nn.Dense(self.latent_dim, name="log_variance")(h))
+      return dense("code")(h)
+    return dense("mean")(h), dense("log_variance")(h)
 
 
 @ENCODERS.register("mlp")
@@ -44,12 +46,14 @@ class MLPEncoder(nn.Module):
   variational: bool
   hidden_units: int = 512
   num_hidden_layers: int = 2
+  dtype: Optional[Any] = None  # hidden layers' compute dtype (gan_jax.precision)
 
   @nn.compact
   def __call__(self, x):
     h = jnp.reshape(x, (x.shape[0], -1))
-    for _ in range(self.num_hidden_layers):
-      h = nn.relu(nn.Dense(self.hidden_units)(h))
+    for i in range(self.num_hidden_layers):
+      dtype = BOUNDARY_DTYPE if i == 0 else self.dtype  # the input layer: float32
+      h = nn.relu(nn.Dense(self.hidden_units, dtype=dtype)(h))
     return _LatentHeads(self.latent_dim, self.variational, name="latent")(h)
 
 
@@ -58,13 +62,14 @@ class MLPDecoder(nn.Module):
   output_shape: Sequence[int]
   hidden_units: int = 512
   num_hidden_layers: int = 2
+  dtype: Optional[Any] = None  # hidden layers' compute dtype (gan_jax.precision)
 
   @nn.compact
   def __call__(self, z):
     h = z
     for _ in range(self.num_hidden_layers):
-      h = nn.relu(nn.Dense(self.hidden_units)(h))
-    h = nn.Dense(math.prod(self.output_shape))(h)
+      h = nn.relu(nn.Dense(self.hidden_units, dtype=self.dtype)(h))
+    h = nn.Dense(math.prod(self.output_shape), dtype=BOUNDARY_DTYPE)(h)
     return jnp.reshape(h, (z.shape[0], *self.output_shape))
 
 
@@ -76,6 +81,7 @@ class ConvEncoder(nn.Module):
   features: Sequence[int] = (32, 64)
   kernel_size: int = 3
   hidden_units: int = 256  # 0: the latent heads read the flattened features
+  dtype: Optional[Any] = None  # hidden layers' compute dtype (gan_jax.precision)
 
   @nn.compact
   def __call__(self, x):
@@ -83,12 +89,13 @@ class ConvEncoder(nn.Module):
       raise ConfigError(f"The conv encoder needs images (H, W, C); got examples of "
                         f"shape {x.shape[1:]}. Use the mlp encoder.")
     h = x
-    for width in self.features:
-      h = nn.Conv(width, (self.kernel_size,) * 2, strides=2, padding="SAME")(h)
+    for i, width in enumerate(self.features):
+      dtype = BOUNDARY_DTYPE if i == 0 else self.dtype  # the input layer: float32
+      h = nn.Conv(width, (self.kernel_size,) * 2, strides=2, padding="SAME", dtype=dtype)(h)
       h = nn.relu(h)
     h = jnp.reshape(h, (h.shape[0], -1))
     if self.hidden_units:
-      h = nn.relu(nn.Dense(self.hidden_units)(h))
+      h = nn.relu(nn.Dense(self.hidden_units, dtype=self.dtype)(h))
     return _LatentHeads(self.latent_dim, self.variational, name="latent")(h)
 
 
@@ -102,6 +109,7 @@ class ConvDecoder(nn.Module):
   kernel_size: int = 3
   hidden_units: int = 256  # 0: one dense layer from z to the feature map
   conv_transpose: str = "phase"  # or "xla"; the same function, see transposed_conv
+  dtype: Optional[Any] = None  # hidden layers' compute dtype (gan_jax.precision)
 
   @nn.compact
   def __call__(self, z):
@@ -116,13 +124,17 @@ class ConvDecoder(nn.Module):
           f"not divide the image size {height}x{width}; use fewer `features`.")
     h = z
     if self.hidden_units:
-      h = nn.relu(nn.Dense(self.hidden_units)(h))
-    h = nn.relu(nn.Dense((height // scale) * (width // scale) * self.features[-1])(h))
+      h = nn.relu(nn.Dense(self.hidden_units, dtype=self.dtype)(h))
+    h = nn.relu(nn.Dense((height // scale) * (width // scale) * self.features[-1],
+                         dtype=self.dtype)(h))
     h = jnp.reshape(h, (z.shape[0], height // scale, width // scale, self.features[-1]))
     widths = [*reversed(self.features[:-1]), channels]
     for i, out in enumerate(widths):
-      h = conv_transpose_layer(self.conv_transpose)(out, (self.kernel_size,) * 2, strides=(2, 2), padding="SAME")(h)
-      if i < len(widths) - 1:
+      last = i == len(widths) - 1  # the output layer: float32
+      h = conv_transpose_layer(self.conv_transpose)(
+          out, (self.kernel_size,) * 2, strides=(2, 2), padding="SAME",
+          dtype=BOUNDARY_DTYPE if last else self.dtype)(h)
+      if not last:
         h = nn.relu(h)
     return h
 

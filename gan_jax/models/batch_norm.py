@@ -124,6 +124,7 @@ class BatchNorm(nn.Module):
   scale_init: Callable[..., Any] = nn.initializers.ones
   axis_name: Optional[str] = None
   matvec_sums: Optional[bool] = None  # None: on XLA:CPU only
+  dtype: Optional[Any] = None  # output dtype; None: promoted from x, scale and bias
 
   @nn.compact
   def __call__(self, x: jax.Array, use_running_average: Optional[bool] = None) -> jax.Array:
@@ -161,4 +162,4 @@ class BatchNorm(nn.Module):
       bias = self.param("bias", self.bias_init, (features,), jnp.float32)
       y = y + broadcast_like(bias, x, matvec)
       dtype_args.append(bias)
-    return y.astype(jnp.result_type(*dtype_args))
+    return y.astype(self.dtype or jnp.result_type(*dtype_args))

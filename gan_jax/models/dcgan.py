@@ -22,7 +22,7 @@ flattened features. Labels are then required.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -32,6 +32,7 @@ from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS
 from gan_jax.models.batch_norm import BatchNorm
 from gan_jax.models.layers import ConditionalBatchNorm, ProjectionHead, SNConv, require_labels
 from gan_jax.models.transposed_conv import conv_layer, conv_transpose_layer
+from gan_jax.precision import BOUNDARY_DTYPE
 from gan_jax.registry import ConfigError
 
 # Image side -> side of G's first feature map (and of D's last one).
@@ -66,6 +67,7 @@ class DCGANGenerator(nn.Module):
   # concatenated to z, besides the conditional batch norm.
   label_embedding_dim: int = 0
   axis_name: Optional[str] = DATA_AXIS
+  dtype: Optional[Any] = None  # hidden layers' compute dtype (gan_jax.precision)
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool = True):
@@ -78,7 +80,8 @@ class DCGANGenerator(nn.Module):
 
     def norm_relu(x):
       x = ConditionalBatchNorm(self.num_classes, gain_init=gain_init,
-                               axis_name=self.axis_name)(x, labels, train=train)
+                               axis_name=self.axis_name, dtype=self.dtype)(
+                                   x, labels, train=train)
       return nn.relu(x)
 
     if self.num_classes and self.label_embedding_dim:
@@ -88,17 +91,18 @@ class DCGANGenerator(nn.Module):
     side = SMALLEST_SIDE[height]
     features = self.base_features * 2 ** (steps - 1)
     # No bias before batch norm: BN removes it.
-    x = nn.Dense(side * side * features, use_bias=False, kernel_init=WEIGHT_INIT)(z)
+    x = nn.Dense(side * side * features, use_bias=False, kernel_init=WEIGHT_INIT,
+                 dtype=self.dtype)(z)
     x = norm_relu(jnp.reshape(x, (z.shape[0], side, side, features)))
     kernel = (self.kernel_size, self.kernel_size)
     conv_transpose = conv_transpose_layer(self.conv_transpose)
     for _ in range(steps - 1):
       features //= 2
       x = conv_transpose(features, kernel, strides=(2, 2), padding="SAME",
-                           use_bias=False, kernel_init=WEIGHT_INIT)(x)
+                         use_bias=False, kernel_init=WEIGHT_INIT, dtype=self.dtype)(x)
       x = norm_relu(x)
     x = conv_transpose(channels, kernel, strides=(2, 2), padding="SAME",
-                         kernel_init=WEIGHT_INIT)(x)
+                       kernel_init=WEIGHT_INIT, dtype=BOUNDARY_DTYPE)(x)
     return jnp.tanh(x)
 
 
@@ -115,6 +119,7 @@ class DCGANDiscriminator(nn.Module):
   # convolutions (the generator's "phase" trick); faster on XLA:CPU.
   conv: str = "xla"
   axis_name: Optional[str] = DATA_AXIS
+  dtype: Optional[Any] = None  # hidden layers' compute dtype (gan_jax.precision)
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool = True):
@@ -125,15 +130,16 @@ class DCGANDiscriminator(nn.Module):
     for i in range(steps):
       normalize = self.batch_norm and i > 0
       features = self.base_features * 2 ** i
+      dtype = BOUNDARY_DTYPE if i == 0 else self.dtype  # the input layer: float32
       if self.spectral_norm:
         x = SNConv(features, kernel, strides=2, use_bias=not normalize,
-                   kernel_init=WEIGHT_INIT)(x, train=train)
+                   kernel_init=WEIGHT_INIT, dtype=dtype)(x, train=train)
       else:
         x = strided_conv(features, kernel, strides=(2, 2), padding="SAME",
-                         use_bias=not normalize, kernel_init=WEIGHT_INIT)(x)
+                         use_bias=not normalize, kernel_init=WEIGHT_INIT, dtype=dtype)(x)
       if normalize:
         x = BatchNorm(use_running_average=not train, scale_init=gain_init,
-                      axis_name=self.axis_name)(x)
+                      axis_name=self.axis_name, dtype=self.dtype)(x)
       x = nn.leaky_relu(x, self.leaky_relu_slope)
     h = jnp.reshape(x, (x.shape[0], -1))
     return ProjectionHead(self.num_classes, spectral_norm=self.spectral_norm,

@@ -21,10 +21,12 @@ from typing import Any, Callable, Optional, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax.linen.dtypes import promote_dtype
 from jax import lax
 
 from gan_jax.models import DATA_AXIS
 from gan_jax.models.batch_norm import BatchNorm, broadcast_like
+from gan_jax.precision import BOUNDARY_DTYPE
 from gan_jax.registry import ConfigError
 
 Initializer = Callable[..., Any]
@@ -79,15 +81,17 @@ class SNDense(nn.Module):
   use_bias: bool = True
   kernel_init: Initializer = nn.initializers.lecun_normal()
   power_iterations: int = 1
+  dtype: Optional[Any] = None  # compute dtype (gan_jax.precision)
 
   @nn.compact
   def __call__(self, x, *, train: bool):
     kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features))
-    y = x @ spectral_normalize(self, kernel, train=train,
-                               power_iterations=self.power_iterations)
-    if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros, (self.features,))
-    return y
+    kernel = spectral_normalize(self, kernel, train=train,
+                                power_iterations=self.power_iterations)
+    bias = self.param("bias", nn.initializers.zeros, (self.features,)) if self.use_bias else None
+    x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
+    y = x @ kernel
+    return y if bias is None else y + bias
 
 
 class SNConv(nn.Module):
@@ -100,6 +104,7 @@ class SNConv(nn.Module):
   use_bias: bool = True
   kernel_init: Initializer = nn.initializers.lecun_normal()
   power_iterations: int = 1
+  dtype: Optional[Any] = None  # compute dtype (gan_jax.precision)
 
   @nn.compact
   def __call__(self, x, *, train: bool):
@@ -107,11 +112,11 @@ class SNConv(nn.Module):
                         (*self.kernel_size, x.shape[-1], self.features))
     kernel = spectral_normalize(self, kernel, train=train,
                                 power_iterations=self.power_iterations)
+    bias = self.param("bias", nn.initializers.zeros, (self.features,)) if self.use_bias else None
+    x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
     y = lax.conv_general_dilated(x, kernel, (self.strides, self.strides), self.padding,
                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros, (self.features,))
-    return y
+    return y if bias is None else y + bias
 
 
 class SNEmbed(nn.Module):
@@ -145,17 +150,19 @@ class ConditionalBatchNorm(nn.Module):
   epsilon: float = 1e-5
   gain_init: Initializer = nn.initializers.ones
   axis_name: Optional[str] = DATA_AXIS
+  dtype: Optional[Any] = None  # compute dtype (gan_jax.precision)
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
     require_labels(labels, self.num_classes, "ConditionalBatchNorm")
     x = BatchNorm(use_running_average=not train, use_scale=False, use_bias=False,
                   momentum=self.momentum, epsilon=self.epsilon,
-                  axis_name=self.axis_name)(x)
+                  axis_name=self.axis_name, dtype=self.dtype)(x)
     features = x.shape[-1]
     rows = max(self.num_classes, 1)
     gain = self.param("gain", self.gain_init, (rows, features))
     bias = self.param("bias", nn.initializers.zeros, (rows, features))
+    x, gain, bias = promote_dtype(x, gain, bias, dtype=self.dtype)
     if not self.num_classes:
       return x * broadcast_like(gain[0], x) + broadcast_like(bias[0], x)
     per_example = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
@@ -168,6 +175,7 @@ class ProjectionHead(nn.Module):
 
   The projection discriminator (Miyato & Koyama 2018); with num_classes=0 only
   the linear psi(h) remains. `spectral_norm` normalises psi and the embedding.
+  The logit is precision-critical: it computes in float32 (gan_jax.precision).
   """
 
   num_classes: int = 0
@@ -177,6 +185,7 @@ class ProjectionHead(nn.Module):
   @nn.compact
   def __call__(self, h, labels=None, *, train: bool):
     require_labels(labels, self.num_classes, "ProjectionHead")
+    h = h.astype(BOUNDARY_DTYPE)
     if self.spectral_norm:
       logit = SNDense(1, kernel_init=self.kernel_init)(h, train=train)[:, 0]
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS
 from gan_jax.models.batch_norm import BatchNorm
+from gan_jax.precision import BOUNDARY_DTYPE
 
 
 def fan_in_uniform_bias(fan_in: int):
@@ -35,17 +36,19 @@ class MLPGenerator(nn.Module):
   num_hidden_layers: int = 3
   batch_norm: bool = False
   axis_name: Optional[str] = DATA_AXIS
+  dtype: Optional[Any] = None  # hidden layers' compute dtype (gan_jax.precision)
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool = True):
     x = z
     for _ in range(self.num_hidden_layers):
       # A bias before batch norm is redundant (BN removes it).
-      x = nn.Dense(self.hidden_units, use_bias=not self.batch_norm)(x)
+      x = nn.Dense(self.hidden_units, use_bias=not self.batch_norm, dtype=self.dtype)(x)
       if self.batch_norm:
-        x = BatchNorm(use_running_average=not train, axis_name=self.axis_name)(x)
+        x = BatchNorm(use_running_average=not train, axis_name=self.axis_name,
+                      dtype=self.dtype)(x)
       x = nn.relu(x)
-    x = nn.Dense(math.prod(self.output_shape))(x)
+    x = nn.Dense(math.prod(self.output_shape), dtype=BOUNDARY_DTYPE)(x)
     return jnp.reshape(x, (z.shape[0], *self.output_shape))
 
 
@@ -55,13 +58,15 @@ class MLPDiscriminator(nn.Module):
   num_hidden_layers: int = 3
   leaky_relu_slope: float = 0.2
   random_bias_init: bool = False
+  dtype: Optional[Any] = None  # hidden layers' compute dtype (gan_jax.precision)
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool = True):
     x = jnp.reshape(x, (x.shape[0], -1))
-    for _ in range(self.num_hidden_layers):
+    for i in range(self.num_hidden_layers):
       bias_init = (fan_in_uniform_bias(x.shape[-1]) if self.random_bias_init
                    else nn.initializers.zeros)
-      x = nn.Dense(self.hidden_units, bias_init=bias_init)(x)
+      x = nn.Dense(self.hidden_units, bias_init=bias_init,
+                   dtype=BOUNDARY_DTYPE if i == 0 else self.dtype)(x)
       x = nn.leaky_relu(x, self.leaky_relu_slope)
-    return nn.Dense(1)(x)[:, 0]
+    return nn.Dense(1, dtype=BOUNDARY_DTYPE)(x)[:, 0]

@@ -19,7 +19,7 @@ on the residual branches.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS
 from gan_jax.models.layers import (ConditionalBatchNorm, ProjectionHead, SNConv,
                                    require_labels)
+from gan_jax.precision import BOUNDARY_DTYPE
 from gan_jax.registry import ConfigError
 
 IMAGE_SIDE = 32
@@ -54,18 +55,22 @@ class GeneratorBlock(nn.Module):
   features: int
   num_classes: int
   axis_name: Optional[str]
+  dtype: Optional[Any] = None  # compute dtype (gan_jax.precision)
 
   @nn.compact
   def __call__(self, x, labels, *, train: bool):
     def norm_relu(h):
-      return nn.relu(ConditionalBatchNorm(self.num_classes, axis_name=self.axis_name)(
-          h, labels, train=train))
+      return nn.relu(ConditionalBatchNorm(self.num_classes, axis_name=self.axis_name,
+                                          dtype=self.dtype)(h, labels, train=train))
 
     h = upsample(norm_relu(x))
     # No bias before batch norm: BN removes it.
-    h = nn.Conv(self.features, (3, 3), use_bias=False, kernel_init=RESIDUAL_INIT)(h)
-    h = nn.Conv(self.features, (3, 3), kernel_init=RESIDUAL_INIT)(norm_relu(h))
-    shortcut = nn.Conv(self.features, (1, 1), kernel_init=SHORTCUT_INIT)(upsample(x))
+    h = nn.Conv(self.features, (3, 3), use_bias=False, kernel_init=RESIDUAL_INIT,
+                dtype=self.dtype)(h)
+    h = nn.Conv(self.features, (3, 3), kernel_init=RESIDUAL_INIT,
+                dtype=self.dtype)(norm_relu(h))
+    shortcut = nn.Conv(self.features, (1, 1), kernel_init=SHORTCUT_INIT,
+                       dtype=self.dtype)(upsample(x))
     return h + shortcut
 
 
@@ -73,19 +78,25 @@ class DiscriminatorBlock(nn.Module):
   features: int
   downsample: bool
   first: bool = False  # the input block: no leading ReLU, pooling before the 1x1 shortcut
+  dtype: Optional[Any] = None  # compute dtype (gan_jax.precision)
 
   @nn.compact
   def __call__(self, x, *, train: bool):
+    # The input block's layers that read the data compute in float32.
+    input_dtype = BOUNDARY_DTYPE if self.first else self.dtype
     h = x if self.first else nn.relu(x)
-    h = SNConv(self.features, (3, 3), kernel_init=RESIDUAL_INIT)(h, train=train)
-    h = SNConv(self.features, (3, 3), kernel_init=RESIDUAL_INIT)(nn.relu(h), train=train)
+    h = SNConv(self.features, (3, 3), kernel_init=RESIDUAL_INIT, dtype=input_dtype)(
+        h, train=train)
+    h = SNConv(self.features, (3, 3), kernel_init=RESIDUAL_INIT, dtype=self.dtype)(
+        nn.relu(h), train=train)
     if self.downsample:
       h = downsample(h)
     if self.first:
-      shortcut = SNConv(self.features, (1, 1), kernel_init=SHORTCUT_INIT)(
+      shortcut = SNConv(self.features, (1, 1), kernel_init=SHORTCUT_INIT, dtype=input_dtype)(
           downsample(x), train=train)
     elif self.downsample or x.shape[-1] != self.features:
-      shortcut = SNConv(self.features, (1, 1), kernel_init=SHORTCUT_INIT)(x, train=train)
+      shortcut = SNConv(self.features, (1, 1), kernel_init=SHORTCUT_INIT, dtype=self.dtype)(
+          x, train=train)
       shortcut = downsample(shortcut) if self.downsample else shortcut
     else:
       shortcut = x
@@ -98,6 +109,7 @@ class SNGANResNetGenerator(nn.Module):
   features: int = 256
   num_classes: int = 0  # 0: unconditional
   axis_name: Optional[str] = DATA_AXIS
+  dtype: Optional[Any] = None  # hidden layers' compute dtype (gan_jax.precision)
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool = True):
@@ -107,13 +119,15 @@ class SNGANResNetGenerator(nn.Module):
     height, width, channels = self.output_shape
     check_image_size(height, width, "sngan_resnet generator")
     require_labels(labels, self.num_classes, "sngan_resnet generator")
-    x = nn.Dense(FIRST_SIDE * FIRST_SIDE * self.features, kernel_init=SHORTCUT_INIT)(z)
+    x = nn.Dense(FIRST_SIDE * FIRST_SIDE * self.features, kernel_init=SHORTCUT_INIT,
+                 dtype=self.dtype)(z)
     x = jnp.reshape(x, (z.shape[0], FIRST_SIDE, FIRST_SIDE, self.features))
     for _ in range(int(math.log2(IMAGE_SIDE // FIRST_SIDE))):
-      x = GeneratorBlock(self.features, self.num_classes, self.axis_name)(
+      x = GeneratorBlock(self.features, self.num_classes, self.axis_name, self.dtype)(
           x, labels, train=train)
-    x = nn.relu(ConditionalBatchNorm(axis_name=self.axis_name)(x, train=train))
-    x = nn.Conv(channels, (3, 3), kernel_init=SHORTCUT_INIT)(x)
+    x = nn.relu(ConditionalBatchNorm(axis_name=self.axis_name, dtype=self.dtype)(
+        x, train=train))
+    x = nn.Conv(channels, (3, 3), kernel_init=SHORTCUT_INIT, dtype=BOUNDARY_DTYPE)(x)
     return jnp.tanh(x)
 
 
@@ -121,15 +135,15 @@ class SNGANResNetGenerator(nn.Module):
 class SNGANResNetDiscriminator(nn.Module):
   features: int = 128
   num_classes: int = 0  # 0: unconditional
+  dtype: Optional[Any] = None  # hidden layers' compute dtype (gan_jax.precision)
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool = True):
     check_image_size(x.shape[1], x.shape[2], "sngan_resnet discriminator")
     require_labels(labels, self.num_classes, "sngan_resnet discriminator")
-    x = DiscriminatorBlock(self.features, downsample=True, first=True)(x, train=train)
-    x = DiscriminatorBlock(self.features, downsample=True)(x, train=train)
-    x = DiscriminatorBlock(self.features, downsample=False)(x, train=train)
-    x = DiscriminatorBlock(self.features, downsample=False)(x, train=train)
+    for i, down in enumerate((True, True, False, False)):
+      x = DiscriminatorBlock(self.features, downsample=down, first=i == 0,
+                             dtype=self.dtype)(x, train=train)
     h = jnp.sum(nn.relu(x), axis=(1, 2))
     return ProjectionHead(self.num_classes, spectral_norm=True,
                           kernel_init=SHORTCUT_INIT)(h, labels, train=train)
