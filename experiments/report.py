@@ -21,11 +21,7 @@ import re
 import sys
 from typing import Callable, Optional
 
-# A script run as `python experiments/report.py` has experiments/ first on its path.
-if __package__ in (None, ""):
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from experiments.summary import format_mean_se, mean_and_standard_error  # noqa: E402
+from experiments.summary import format_mean_se, mean_and_standard_error
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 READMES = ("README.md", "experiments/README.md", "benchmarks/README.md")
@@ -95,7 +91,7 @@ def mixtures_table(results: Optional[dict] = None) -> str:
       [[dataset, LOSS_LABELS.get(loss, loss), thousands(r["steps"]), seed_range(r["seeds"]),
         format_mean_se(*r["modes"], ".1f"), format_mean_se(*r["hq"], ".1f"),
         format_mean_se(*r["kl"], ".3f"), f"{r['seconds']:.0f}"]
-       for (dataset, loss), r in rows.items()], "lllrllll")
+       for (dataset, loss), r in rows.items()], "llrllllr")
 
 
 IMAGE_METRICS = (("fid", "FID", ".1f"), ("kid", "KID", ".2f"), ("precision", "precision", ".3f"),
