@@ -79,11 +79,16 @@ SWEEPS = {
 }
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("sweep", "from_default", list(SWEEPS), "Which sweep to run.")
-flags.DEFINE_integer("parallel", 1, "Runs at once.")
-flags.DEFINE_list("only", None, "Variants to run (default: all of the sweep's).")
-flags.DEFINE_string("workdir_root", None, "Where the workdirs go (default runs/dcgan_mnist_<sweep>).")
-flags.DEFINE_string("output", None, "Results JSON (default: the sweep's file).")
+
+
+def define_flags():
+  """Flags for the command line only, so that tests can import this module."""
+  flags.DEFINE_enum("sweep", "from_default", list(SWEEPS), "Which sweep to run.")
+  flags.DEFINE_integer("parallel", 1, "Runs at once.")
+  flags.DEFINE_list("only", None, "Variants to run (default: all of the sweep's).")
+  flags.DEFINE_string("workdir_root", None,
+                      "Where the workdirs go (default runs/dcgan_mnist_<sweep>).")
+  flags.DEFINE_string("output", None, "Results JSON (default: the sweep's file).")
 
 
 def main(argv):
@@ -106,4 +111,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -24,11 +24,15 @@ from gan_jax.evaluate import evaluate_workdir
 from gan_jax.train import train_and_evaluate
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("gan_workdir", "runs/dcgan_mnist", "DCGAN run (trained if missing).")
-flags.DEFINE_string("vae_workdir", "runs/vae_mnist", "VAE run (trained if missing).")
-flags.DEFINE_integer("num_samples", 10_000, "Generated samples per model.")
-flags.DEFINE_integer("seed", 0, "Sampling seed.")
-flags.DEFINE_string("output", "experiments/results/gan_vs_vae.json", "Results JSON.")
+
+
+def define_flags():
+  """Flags for the command line only, so that tests can import this module."""
+  flags.DEFINE_string("gan_workdir", "runs/dcgan_mnist", "DCGAN run (trained if missing).")
+  flags.DEFINE_string("vae_workdir", "runs/vae_mnist", "VAE run (trained if missing).")
+  flags.DEFINE_integer("num_samples", 10_000, "Generated samples per model.")
+  flags.DEFINE_integer("seed", 0, "Sampling seed.")
+  flags.DEFINE_string("output", "experiments/results/gan_vs_vae.json", "Results JSON.")
 
 
 def main(argv):
@@ -48,4 +52,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -24,10 +24,6 @@ from experiments import report, summary
 from experiments.sweep import can_pin_cpus, run_variants
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("parallel", 2, "Runs at once.")
-flags.DEFINE_integer("num_seeds", 3, "Seeds per loss (0, 1, ...).")
-flags.DEFINE_string("workdir_root", "runs/mnist_losses", "Where the runs go.")
-flags.DEFINE_string("output", "experiments/results/mnist_losses.json", "Results JSON.")
 
 CONFIG = "configs/dcgan_mnist.py"
 LOSSES = {
@@ -47,6 +43,14 @@ def variant_name(loss: str, seed: int) -> str:
   return f"{loss.split(' ')[0].lower()}_s{seed}"
 
 
+def define_flags():
+  """Flags for the command line only, so that tests can import this module."""
+  flags.DEFINE_integer("parallel", 2, "Runs at once.")
+  flags.DEFINE_integer("num_seeds", 3, "Seeds per loss (0, 1, ...).")
+  flags.DEFINE_string("workdir_root", "runs/mnist_losses", "Where the runs go.")
+  flags.DEFINE_string("output", "experiments/results/mnist_losses.json", "Results JSON.")
+
+
 def main(argv):
   del argv
   variants = {variant_name(loss, seed): [*overrides, f"--config.seed={seed}", *EVALUATION]
@@ -61,4 +65,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

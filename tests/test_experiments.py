@@ -79,3 +79,29 @@ def test_a_stopped_mixture_run_is_not_recorded():
                                    train=lambda config, workdir: finished) is None
   assert [r["seed"] for r in runs] == [3, 4]
   assert runs[1]["modes"] == 25 and runs[1]["num_train_steps"] == 100
+
+
+def test_every_experiment_imports_without_defining_flags():
+  """Run as `python -m experiments.NAME`: importable from the repository root
+  with no path edits, and their flags only defined under __main__."""
+  import importlib
+  for name in ("mixtures", "mnist_losses", "gan_vs_vae", "stacked_mnist",
+               "dcgan_mnist_sweep", "report", "summary", "sweep"):
+    importlib.import_module(f"experiments.{name}")
+  defined_by = flags.FLAGS.flags_by_module_dict()
+  assert not [module for module in defined_by if module.startswith("experiments")]
+
+
+def test_the_published_sweep_is_the_one_the_script_runs():
+  from experiments import dcgan_mnist_sweep, report
+  recorded = report.load(dcgan_mnist_sweep.SWEEPS["first"][3])
+  assert {name: v["overrides"] for name, v in recorded["variants"].items()} == \
+      dcgan_mnist_sweep.FIRST
+  assert recorded["common_overrides"] == dcgan_mnist_sweep.COMMON
+
+
+def test_the_loss_table_names_every_loss_the_script_runs():
+  from experiments import mnist_losses, report
+  prefixes = {mnist_losses.variant_name(loss, 0).rsplit("_s", 1)[0]
+              for loss in mnist_losses.LOSSES}
+  assert prefixes == set(report.MNIST_LOSS_LABELS)
