@@ -227,16 +227,16 @@ def step_table(path: str, *, per_device: bool = False) -> str:
     for variant, r in case["variants"].items():
       speedup = case.get(f"speedup_{variant}_vs_xla")
       mib = r["memory"]["xla_step_bytes"] / 2**20
-      rows.append([case_name.rsplit("_b", 1)[0], widths(case), forms(case, variant),
-                   str(case["batch_size"]), f"{r['steps_per_sec']:.2f}",
+      rows.append([case_name.rsplit("_b", 1)[0], widths(case), str(case["n_critic"]),
+                   forms(case, variant), str(case["batch_size"]), f"{r['steps_per_sec']:.2f}",
                    thousands(r["examples_per_sec"]), f"{r['compile_seconds']:.1f}",
                    f"{r['reference_flops'] / 1e9:.2f}",
                    f"{100 * r['fraction_of_matmul_peak']:.1f}", f"{mib:.1f}",
                    f"{speedup:.2f}×" if speedup else ""])
-  return markdown(["case", "widths G/D", "variant", "batch", "steps/s", "examples/s",
-                   "compile s", "model GFLOP/step", "% of matmul peak",
+  return markdown(["case", "widths G/D", "n_critic", "variant", "batch", "steps/s",
+                   "examples/s", "compile s", "model GFLOP/step", "% of matmul peak",
                    "XLA step MiB" + (" per device" if per_device else ""), "speed-up"],
-                  rows, "lllrrrrrrrr")
+                  rows, "llrlrrrrrrrr")
 
 
 def step_suite_table() -> str:
@@ -292,7 +292,7 @@ def h200_table() -> str:
                    f"{100 * r['fraction_of_bf16_matmul_peak']:.1f}",
                    f"{100 * r['fraction_of_matmul_peak']:.1f}",
                    f"{r['memory']['xla_step_bytes'] / 2**30:.1f}"])
-  return markdown(["case", "widths G/D", "n_dis", "compute", "batch", "steps/s", "images/s",
+  return markdown(["case", "widths G/D", "n_critic", "compute", "batch", "steps/s", "images/s",
                    "compile s", "model TFLOP/step", "% of bf16 peak", "% of f32 (TF32) peak",
                    "XLA step GiB"], rows, "lrrlrrrrrrrr")
 
