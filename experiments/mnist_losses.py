@@ -18,6 +18,8 @@ enough cores; finished runs are not repeated.
 
 from __future__ import annotations
 
+import sys
+
 from absl import app, flags
 
 from experiments import report, summary
@@ -58,6 +60,11 @@ def main(argv):
   results = run_variants(CONFIG, variants, workdir_root=FLAGS.workdir_root,
                          parallel=FLAGS.parallel, num_train_steps=NUM_TRAIN_STEPS,
                          pin_cpus=can_pin_cpus(FLAGS.parallel))
+  unfinished = sorted(name for name, run in results.items()
+                      if (run["eval"] or {}).get("step") != NUM_TRAIN_STEPS)
+  if unfinished:
+    sys.exit(f"not recorded: {', '.join(unfinished)} stopped before step {NUM_TRAIN_STEPS}; "
+             "run the command again to finish them")
   record = {"config": CONFIG, "num_train_steps": NUM_TRAIN_STEPS, "variants": variants,
             "runs": results}
   summary.write_json(FLAGS.output, record)
