@@ -1,6 +1,7 @@
 """Ring-8 and grid-25 with every registered loss over several seeds.
 
-    python experiments/mixtures.py [--seeds=5] [--num_train_steps=N] [--losses=a,b]
+    python -m experiments.mixtures [--seeds=5] [--num_train_steps=N] [--losses=a,b]
+        [--only_seeds=0,1] [--rerun]
 
 Writes experiments/results/mixtures.json and prints a Markdown table in the
 layout of PacGAN's Table 1 (Lin et al. 2018): modes captured, percentage of
@@ -8,39 +9,50 @@ high-quality samples and reverse KL, mean ± standard error over seeds. Each
 run starts from the dataset's config (configs/ring8.py, configs/grid25.py)
 and changes only the loss and the seed; the Wasserstein loss gets the
 gradient penalty, since without a constraint its critic is unbounded.
+
+Seeds already in the results file are not run again, so an interrupted
+command continues where it stopped; `--rerun` trains the chosen seeds again
+from step 0 (their workdirs are cleared) and replaces their rows. A run that
+ends before its last step (SIGTERM) is not recorded: the command exits with
+status 1 naming it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
+from typing import Optional
 
-import numpy as np
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from configs import grid25, ring8  # noqa: E402
-from gan_jax import compilation_cache  # noqa: E402
-from gan_jax.losses import ADVERSARIAL_LOSSES  # noqa: E402
-from gan_jax.train import train_and_evaluate  # noqa: E402
+from configs import grid25, ring8
+from experiments import report, summary
+from gan_jax import compilation_cache
+from gan_jax.losses import ADVERSARIAL_LOSSES
+from gan_jax.train import train_and_evaluate
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("seeds", 5, "Seeds per (dataset, loss): 0 .. seeds-1.")
-flags.DEFINE_list("only_seeds", None, "Run just these seeds (to split the work "
-                  "over processes with separate --output files).")
-flags.DEFINE_integer("num_train_steps", None, "Override the configs' step count.")
-flags.DEFINE_list("losses", None, "Losses to run (default: every registered one).")
-flags.DEFINE_list("datasets", ["ring8", "grid25"], "Datasets to run.")
-flags.DEFINE_list("merge", None, "Results JSON files of split runs (see --only_seeds) "
-                  "to merge into --output before running.")
-flags.DEFINE_string("workdir_root", "runs/mixtures", "Where the runs' workdirs go.")
-flags.DEFINE_string("output", "experiments/results/mixtures.json", "Results JSON.")
-
 CONFIGS = {"ring8": ring8, "grid25": grid25}
 WGAN_GP_WEIGHT = 1.0
+
+
+def define_flags():
+  """Flags for the command line only, so that tests can import this module."""
+  flags.DEFINE_integer("seeds", 5, "Seeds per (dataset, loss): 0 .. seeds-1.")
+  flags.DEFINE_list("only_seeds", None, "Run just these seeds (to split the work "
+                    "over processes with separate --output files).")
+  flags.DEFINE_integer("num_train_steps", None, "Override the configs' step count.")
+  flags.DEFINE_list("losses", None, "Losses to run (default: every registered one).")
+  flags.DEFINE_list("datasets", ["ring8", "grid25"], "Datasets to run.")
+  flags.DEFINE_list("merge", None, "Results JSON files of split runs (see --only_seeds) "
+                    "to merge into --output before running.")
+  flags.DEFINE_bool("rerun", False, "Train the chosen seeds again from step 0, "
+                    "replacing their recorded rows.")
+  flags.DEFINE_string("workdir_root", "runs/mixtures", "Where the runs' workdirs go.")
+  flags.DEFINE_string("output", "experiments/results/mixtures.json", "Results JSON.")
 
 
 def run_config(dataset: str, loss: str, seed: int):
@@ -57,24 +69,30 @@ def run_config(dataset: str, loss: str, seed: int):
   return config
 
 
-def summarise(values) -> tuple[float, float]:
-  values = np.asarray(values, np.float64)
-  sem = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
-  return float(values.mean()), float(sem)
-
-
-def table(results: dict) -> str:
-  lines = ["| dataset | loss | modes | high-quality % | reverse KL | s/run |",
-           "|---|---|---|---|---|---|"]
-  for dataset, by_loss in results.items():
+def merge_runs(results: dict, other: dict) -> None:
+  """Adds `other`'s runs to `results`, keeping `results`' row where both have a seed."""
+  for dataset, by_loss in other.items():
     for loss, runs in by_loss.items():
-      modes = summarise([r["modes"] for r in runs])
-      hq = summarise([100 * r["high_quality_fraction"] for r in runs])
-      kl = summarise([r["reverse_kl"] for r in runs])
-      secs = np.mean([r["seconds"] for r in runs])
-      lines.append(f"| {dataset} | {loss} | {modes[0]:.1f} ± {modes[1]:.1f} | "
-                   f"{hq[0]:.1f} ± {hq[1]:.1f} | {kl[0]:.3f} ± {kl[1]:.3f} | {secs:.0f} |")
-  return "\n".join(lines)
+      merged = results.setdefault(dataset, {}).setdefault(loss, [])
+      seen = {r["seed"] for r in merged}
+      merged.extend(r for r in runs if r["seed"] not in seen)
+      merged.sort(key=lambda r: r["seed"])
+
+
+def train_and_record(runs: list[dict], seed: int, config, workdir: str,
+                     train=train_and_evaluate) -> Optional[str]:
+  """Trains one run and puts its row into `runs` (replacing the seed's old
+  row); a run that stopped before its last step is left out, and the reason
+  returned."""
+  start = time.time()
+  result = train(config, workdir)
+  if result["step"] < config.num_train_steps:
+    return f"stopped at step {result['step']} of {config.num_train_steps}"
+  runs[:] = [r for r in runs if r["seed"] != seed]
+  runs.append({"seed": seed, "seconds": time.time() - start,
+               "num_train_steps": config.num_train_steps, **result})
+  runs.sort(key=lambda r: r["seed"])
+  return None
 
 
 def main(argv):
@@ -87,35 +105,35 @@ def main(argv):
       results = json.load(f)["results"]
   for path in FLAGS.merge or ():
     with open(path) as f:
-      for dataset, by_loss in json.load(f)["results"].items():
-        for loss, runs in by_loss.items():
-          merged = results.setdefault(dataset, {}).setdefault(loss, [])
-          seen = {r["seed"] for r in merged}
-          merged.extend(r for r in runs if r["seed"] not in seen)
-          merged.sort(key=lambda r: r["seed"])
+      merge_runs(results, json.load(f)["results"])
   if FLAGS.merge:
-    with open(FLAGS.output, "w") as f:
-      json.dump({"results": results}, f, indent=2)
+    summary.write_json(FLAGS.output, {"results": results})
+  seeds = [int(s) for s in FLAGS.only_seeds] if FLAGS.only_seeds else range(FLAGS.seeds)
+  unfinished = []
   for dataset in FLAGS.datasets:
     for loss in losses:
       runs = results.setdefault(dataset, {}).setdefault(loss, [])
-      done = {r["seed"] for r in runs}
-      seeds = [int(s) for s in FLAGS.only_seeds] if FLAGS.only_seeds else range(FLAGS.seeds)
       for seed in seeds:
-        if seed in done:
+        if any(r["seed"] == seed for r in runs) and not FLAGS.rerun:
           continue
         config = run_config(dataset, loss, seed)
         workdir = os.path.join(FLAGS.workdir_root, f"{dataset}-{loss}-seed{seed}")
-        start = time.time()
-        result = train_and_evaluate(config, workdir)
-        runs.append({"seed": seed, "seconds": time.time() - start,
-                     "num_train_steps": config.num_train_steps, **result})
-        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-        with open(FLAGS.output, "w") as f:
-          json.dump({"results": results}, f, indent=2)
-        print(f"{dataset} {loss} seed {seed}: {result}", flush=True)
-  print(table(results))
+        if FLAGS.rerun:
+          shutil.rmtree(workdir, ignore_errors=True)
+        stopped = train_and_record(runs, seed, config, workdir)
+        if stopped:
+          unfinished.append(f"{dataset} {loss} seed {seed} ({stopped})")
+          continue
+        summary.write_json(FLAGS.output, {"results": results})
+        row = next(r for r in runs if r["seed"] == seed)
+        print(f"{dataset} {loss} seed {seed}: {row}", flush=True)
+  print(report.mixtures_table({"results": results}))
+  if unfinished:
+    print("not recorded, stopped before their last step: " + "; ".join(unfinished),
+          file=sys.stderr)
+    sys.exit(1)
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

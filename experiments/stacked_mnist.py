@@ -1,17 +1,17 @@
 """Experiment (c): Stacked MNIST modes and KL, DCGAN with and without PacGAN packing.
 
     python -m gan_jax.prepare --dataset=stacked_mnist
-    python experiments/stacked_mnist.py [--variants=dcgan,pacdcgan2] [--parallel=2]
-    python experiments/stacked_mnist.py --variants=pacdcgan2_45k,pacdcgan2_b128
-    python experiments/stacked_mnist.py --variants=pacdcgan2_g64,pacdcgan2_joint,pacdcgan2_g64_joint
-    python experiments/stacked_mnist.py --variants=pacdcgan2_g64,pacdcgan4_g64
-    python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d48,pacdcgan2_g64_d48_10k
-    python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d48_ema9999
-    python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d64,pacdcgan2_g64_d48_fastd
-    python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d48_lr4e-4,pacdcgan2_g96_d48
-    python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d48_lr4e-4_const,pacdcgan2_g64_d48_lr8e-4
-    python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d48_lr4e-4_const --seed=1
-    python experiments/stacked_mnist.py --variants=pacdcgan2_g64_d48_lr8e-4_const
+    python -m experiments.stacked_mnist [--variants=dcgan,pacdcgan2] [--parallel=2]
+    python -m experiments.stacked_mnist --variants=pacdcgan2_45k,pacdcgan2_b128
+    python -m experiments.stacked_mnist --variants=pacdcgan2_g64,pacdcgan2_joint,pacdcgan2_g64_joint
+    python -m experiments.stacked_mnist --variants=pacdcgan2_g64,pacdcgan4_g64
+    python -m experiments.stacked_mnist --variants=pacdcgan2_g64_d48,pacdcgan2_g64_d48_10k
+    python -m experiments.stacked_mnist --variants=pacdcgan2_g64_d48_ema9999
+    python -m experiments.stacked_mnist --variants=pacdcgan2_g64_d64,pacdcgan2_g64_d48_fastd
+    python -m experiments.stacked_mnist --variants=pacdcgan2_g64_d48_lr4e-4,pacdcgan2_g96_d48
+    python -m experiments.stacked_mnist --variants=pacdcgan2_g64_d48_lr4e-4_const,pacdcgan2_g64_d48_lr8e-4
+    python -m experiments.stacked_mnist --variants=pacdcgan2_g64_d48_lr4e-4_const --seed=1
+    python -m experiments.stacked_mnist --variants=pacdcgan2_g64_d48_lr8e-4_const
 
 Every run uses configs/dcgan_stacked_mnist.py (20,000 steps); the variants
 set `pack_size` and both networks' widths (NARROW_G, NARROW_D: dcgan_mnist's;
@@ -33,10 +33,9 @@ import sys
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from configs import dcgan_stacked_mnist  # noqa: E402
-from experiments.sweep import can_pin_cpus, run_variants  # noqa: E402
+from configs import dcgan_stacked_mnist
+from experiments import report, summary
+from experiments.sweep import can_pin_cpus, run_variants
 
 CONFIG = "configs/dcgan_stacked_mnist.py"
 # dcgan_mnist's generator width, the config's default before the wide G won.
@@ -120,15 +119,7 @@ VARIANTS = {
                              "--config.joint_discriminator_batch=True"], None),
 }
 # The variant configs/dcgan_stacked_mnist.py's defaults equal (tests check it).
-DEFAULT_VARIANT = "PacDCGAN2_G64_D48_lr4e-4_const"
-# Published: PacGAN (Lin et al. 2018), Table 2, and GDPP (Elfeki et al. 2019),
-# Table 2; their architectures and budgets differ from ours.
-PUBLISHED = [
-    ("DCGAN (PacGAN, Table 2)", "78.9 ± 6.5", "4.50"),
-    ("PacDCGAN2 (PacGAN, Table 2)", "1000.0 ± 0.0", "0.06"),
-    ("WGAN-GP (GDPP, Table 2)", "995", "0.148"),
-]
-
+DEFAULT_VARIANT = report.STACKED_MNIST_DEFAULT
 FLAGS = flags.FLAGS
 
 
@@ -144,22 +135,6 @@ def define_flags():
 
 def run_name(variant: str, steps: int, seed: int) -> str:
   return f"{variant.lower()}_s{seed}_{steps // 1000}k"
-
-
-def table(rows: dict) -> str:
-  lines = ["| model | source | steps | modes (of 1000) | KL(gen ‖ uniform) "
-           "| channel confidence | minutes |", "|---|---|---|---|---|---|---|"]
-  for row in sorted(rows.values(), key=lambda r: (r["variant"], r["step"])):
-    minutes = f"{row['seconds'] / 60:.0f}" if row.get("seconds") else "–"
-    lines.append(f"| {row['variant']} | this repo, seed {row['seed']} | {row['step']} "
-                 f"| {int(row['modes'])} | {row['reverse_kl']:.3f} "
-                 f"| {row['channel_confidence']:.3f} | {minutes} |")
-  floor = next(iter(rows.values()))
-  lines.append(f"| real training stacks (floor) | this repo | – | {int(floor['floor/modes'])} "
-               f"| {floor['floor/reverse_kl']:.3f} | – | – |")
-  for name, modes, kl in PUBLISHED:
-    lines.append(f"| {name} | published | – | {modes} | {kl} | – | – |")
-  return "\n".join(lines)
 
 
 def main(argv):
@@ -187,16 +162,21 @@ def main(argv):
     with open(FLAGS.output) as f:
       previous = json.load(f)
   runs, rows = previous.get("runs", {}), previous.get("table", {})
+  unfinished = []
   for name, variant in chosen.items():
     evaluation = results[name]["eval"] or {}
+    if evaluation.get("step") != overrides[name][0]:
+      unfinished.append(f"{name} (last evaluation at step {evaluation.get('step')})")
+      continue
     row = {key.removeprefix("eval/"): value for key, value in evaluation.items()}
     row.update(variant=variant, seed=FLAGS.seed, step=evaluation.get("step"),
                seconds=results[name]["seconds"], overrides=overrides[name][1])
     runs[name], rows[name] = results[name], row
-  os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-  with open(FLAGS.output, "w") as f:
-    json.dump({"config": CONFIG, "runs": runs, "table": rows}, f, indent=2)
-  print(table(rows))
+  record = {"config": CONFIG, "runs": runs, "table": rows}
+  summary.write_json(FLAGS.output, record)
+  print(report.stacked_mnist_table(record))
+  if unfinished:
+    sys.exit("not recorded, stopped before their last step: " + "; ".join(unfinished))
 
 
 if __name__ == "__main__":

@@ -10,10 +10,9 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+from experiments import stacked_mnist
 
-from experiments import stacked_mnist  # noqa: E402
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def parsed_config(overrides):
@@ -62,3 +61,47 @@ def test_every_variant_names_what_the_default_has_changed(variant):
                    *stacked_mnist.both_players("schedule", "cosine")]
   assert (parsed_config([*other_default, *overrides]).to_dict()
           == parsed_config(overrides).to_dict())
+
+
+def test_a_stopped_mixture_run_is_not_recorded():
+  from experiments import mixtures  # imports the training loop; nothing is compiled
+  config = mixtures.CONFIGS["grid25"].get_config()
+  config.num_train_steps = 100
+  old_row = {"seed": 4, "step": 100, "num_train_steps": 100}
+  runs = [{"seed": 3}, old_row]
+  stopped = mixtures.train_and_record(runs, 4, config, "unused",
+                                      train=lambda config, workdir: {"step": 68})
+  assert stopped == "stopped at step 68 of 100"
+  assert runs == [{"seed": 3}, old_row]
+  # A finished rerun replaces the seed's row.
+  finished = {"step": 100, "modes": 25}
+  assert mixtures.train_and_record(runs, 4, config, "unused",
+                                   train=lambda config, workdir: finished) is None
+  assert [r["seed"] for r in runs] == [3, 4]
+  assert runs[1]["modes"] == 25 and runs[1]["num_train_steps"] == 100
+
+
+def test_every_experiment_imports_without_defining_flags():
+  """Run as `python -m experiments.NAME`: importable from the repository root
+  with no path edits, and their flags only defined under __main__."""
+  import importlib
+  for name in ("mixtures", "mnist_losses", "gan_vs_vae", "stacked_mnist",
+               "dcgan_mnist_sweep", "report", "summary", "sweep"):
+    importlib.import_module(f"experiments.{name}")
+  defined_by = flags.FLAGS.flags_by_module_dict()
+  assert not [module for module in defined_by if module.startswith("experiments")]
+
+
+def test_the_published_sweep_is_the_one_the_script_runs():
+  from experiments import dcgan_mnist_sweep, report
+  recorded = report.load(dcgan_mnist_sweep.SWEEPS["first"][3])
+  assert {name: v["overrides"] for name, v in recorded["variants"].items()} == \
+      dcgan_mnist_sweep.FIRST
+  assert recorded["common_overrides"] == dcgan_mnist_sweep.COMMON
+
+
+def test_the_loss_table_names_every_loss_the_script_runs():
+  from experiments import mnist_losses, report
+  prefixes = {mnist_losses.variant_name(loss, 0).rsplit("_s", 1)[0]
+              for loss in mnist_losses.LOSSES}
+  assert prefixes == set(report.MNIST_LOSS_LABELS)
