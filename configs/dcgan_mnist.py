@@ -16,6 +16,7 @@ discriminator.batch_norm=False with them.
 from ml_collections import ConfigDict
 
 from configs import default
+from gan_jax.models import DISCRIMINATORS, GENERATORS, module_config
 
 
 def get_config(arg=None):
@@ -26,10 +27,10 @@ def get_config(arg=None):
   c.batch_size = 64
   c.num_train_steps = 6000
   c.latent_dim = 64
-  c.generator = ConfigDict(dict(name="dcgan", base_features=32, kernel_size=4,
-                                conv_transpose="phase"))
-  c.discriminator = ConfigDict(dict(name="dcgan", base_features=32, kernel_size=4,
-                                    batch_norm=True, spectral_norm=False, conv="phase"))
+  c.generator = module_config(GENERATORS, "dcgan", base_features=32, kernel_size=4,
+                              conv_transpose="phase")
+  c.discriminator = module_config(DISCRIMINATORS, "dcgan", base_features=32, kernel_size=4,
+                                  batch_norm=True, spectral_norm=False, conv="phase")
   c.loss.name = "non_saturating"
   for player in (c.optimizer.generator, c.optimizer.discriminator):
     player.learning_rate = 2e-4

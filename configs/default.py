@@ -1,10 +1,16 @@
 """Defaults shared by every config; variants import this and change fields.
 
 Every config takes an optional argument: `--config=configs/X.py:tiny` shrinks
-it to a few seconds of CPU work (what the tests run).
+it to a few seconds of CPU work (what the tests run). The entries of models,
+losses and regularisers come from their registries, so a component registered
+before the config is read (`--import=module`) has its options here.
 """
 
 from ml_collections import ConfigDict
+
+from gan_jax.losses import loss_config
+from gan_jax.models import DISCRIMINATORS, GENERATORS, module_config
+from gan_jax.regularizers import regularizer_config
 
 
 def optimizer(learning_rate=1e-4, b1=0.5, b2=0.999):
@@ -21,14 +27,11 @@ def get_config(arg=None):
   c.batch_size = 256
   c.num_train_steps = 10_000
   c.latent_dim = 2
-  c.generator = ConfigDict(dict(name="mlp", hidden_units=128, num_hidden_layers=3,
-                                batch_norm=False))
-  c.discriminator = ConfigDict(dict(name="mlp", hidden_units=128, num_hidden_layers=3,
-                                    random_bias_init=False))
-  c.loss = ConfigDict(dict(name="non_saturating", label_smoothing=0.0))
+  c.generator = module_config(GENERATORS, "mlp")
+  c.discriminator = module_config(DISCRIMINATORS, "mlp")
+  c.loss = loss_config("non_saturating")
   # One entry per registered regulariser; a weight of 0 switches it off.
-  c.regularizers = ConfigDict(dict(gradient_penalty=dict(weight=0.0, every=1),
-                                   r1=dict(weight=0.0, every=1)))
+  c.regularizers = regularizer_config()
   c.num_classes = 0  # > 0: class-conditional G and D
   # DiffAugment (Zhao et al. 2020) on every D input, e.g. "color,translation,cutout".
   c.augment = ConfigDict(dict(policy=""))

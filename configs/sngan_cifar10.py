@@ -5,6 +5,7 @@ D width 128). For accelerators; CIFAR-10 needs network to prepare."""
 from ml_collections import ConfigDict
 
 from configs import default
+from gan_jax.models import DISCRIMINATORS, GENERATORS, module_config
 
 
 def get_config(arg=None):
@@ -13,8 +14,8 @@ def get_config(arg=None):
   c.batch_size = 64
   c.num_train_steps = 50_000
   c.latent_dim = 128
-  c.generator = ConfigDict(dict(name="sngan_resnet", features=256))
-  c.discriminator = ConfigDict(dict(name="sngan_resnet", features=128))
+  c.generator = module_config(GENERATORS, "sngan_resnet", features=256)
+  c.discriminator = module_config(DISCRIMINATORS, "sngan_resnet", features=128)
   c.loss.name = "hinge"
   c.n_critic = 5
   for player in (c.optimizer.generator, c.optimizer.discriminator):

@@ -5,18 +5,17 @@ discriminator plays against it. At the optimum theta1 * theta2 = 10 and
 |theta2| = 2. theta1 and theta2 are logged at every evaluation.
 """
 
-from ml_collections import ConfigDict
-
 from configs import default
+from gan_jax.models import DISCRIMINATORS, GENERATORS, module_config
 
 
 def get_config(arg=None):
   c = default.get_config()
   c.dataset.name = "normal1d"
   c.latent_dim = 1
-  c.generator = ConfigDict(dict(name="affine_noise", theta1_init=3.0, theta2_init=1.0))
-  c.discriminator = ConfigDict(dict(name="mlp", hidden_units=64, num_hidden_layers=2,
-                                    random_bias_init=True))
+  c.generator = module_config(GENERATORS, "affine_noise", theta1_init=3.0, theta2_init=1.0)
+  c.discriminator = module_config(DISCRIMINATORS, "mlp", hidden_units=64, num_hidden_layers=2,
+                                  random_bias_init=True)
   c.batch_size = 256
   c.num_train_steps = 6000
   c.optimizer.generator.learning_rate = 3e-3

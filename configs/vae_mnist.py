@@ -9,6 +9,8 @@ style conv VAEs (roughly 85-95 nats).
 from ml_collections import ConfigDict
 
 from configs import default
+from gan_jax.models import module_config
+from gan_jax.models.autoencoder import DECODERS, ENCODERS
 
 
 def get_config(arg=None):
@@ -21,10 +23,10 @@ def get_config(arg=None):
   c.latent_dim = 32
   del c.generator, c.discriminator, c.loss, c.regularizers
   del c.n_critic, c.pack_size, c.weight_clip, c.num_classes, c.augment, c.ema
-  c.encoder = ConfigDict(dict(name="conv", features=(32, 64), kernel_size=3,
-                              hidden_units=256))
-  c.decoder = ConfigDict(dict(name="conv", features=(32, 64), kernel_size=3,
-                              hidden_units=256, conv_transpose="phase"))
+  c.encoder = module_config(ENCODERS, "conv", features=(32, 64), kernel_size=3,
+                            hidden_units=256)
+  c.decoder = module_config(DECODERS, "conv", features=(32, 64), kernel_size=3,
+                            hidden_units=256, conv_transpose="phase")
   c.autoencoder = ConfigDict(dict(likelihood="bernoulli", beta=1.0, gaussian_variance=1.0,
                                   learn_variance=False, iwae_samples=100))
   c.optimizer = ConfigDict(dict(autoencoder=default.optimizer(learning_rate=1e-3, b1=0.9)))

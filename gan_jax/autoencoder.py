@@ -12,7 +12,7 @@ optimizer update of
   closed form.
 
 Losses are in nats per example (summed over the data's values) and averaged
-over the global batch with `gan.batch_mean`, which also averages the gradients
+over the global batch with `per_replica.batch_mean`, which also averages the gradients
 across replicas (see `gan_jax.step`). The eps draws are made for the global
 batch in `draw_noise`, so results do not depend on the device count.
 
@@ -32,11 +32,11 @@ import jax.numpy as jnp
 import optax
 
 from gan_jax import precision
-from gan_jax.gan import batch_mean
-from gan_jax.models import build_module
+from gan_jax.models import build_module, module_options
 from gan_jax.models.autoencoder import (DECODERS, ENCODERS, OBSERVATION_LOG_VARIANCE,
                                         AutoencoderModel)
 from gan_jax.optimizers import make_optimizer
+from gan_jax.per_replica import batch_mean
 from gan_jax.registry import ConfigError, Registry
 from gan_jax.state import Player, TrainState
 
@@ -110,13 +110,11 @@ class AutoencoderFamily:
   learn_variance: bool = False
   iwae_samples: int = 100  # importance samples in `evaluate_batch` (VAE only)
 
-  @property
-  def batches_per_step(self) -> int:
-    return 1
-
-  @property
-  def pack_size(self) -> int:
-    return 1
+  sampling_player = AUTOENCODER
+  evaluates_test_set = True
+  batches_per_step = 1
+  pack_size = 1
+  num_classes = 0
 
   @classmethod
   def from_config(cls, config, data_shape: tuple[int, ...]) -> "AutoencoderFamily":
@@ -142,10 +140,10 @@ class AutoencoderFamily:
                         f"'{likelihood.name}' has no variance.")
     log_variance = math.log(settings.gaussian_variance)
     dtype = precision.compute_dtype(config)
-    encoder = build_module(ENCODERS, config.encoder.name, _options(config.encoder),
+    encoder = build_module(ENCODERS, config.encoder.name, module_options(config.encoder),
                            latent_dim=config.latent_dim, variational=variational,
                            compute_dtype=dtype)
-    decoder = build_module(DECODERS, config.decoder.name, _options(config.decoder),
+    decoder = build_module(DECODERS, config.decoder.name, module_options(config.decoder),
                            output_shape=tuple(data_shape), compute_dtype=dtype)
     model = AutoencoderModel(encoder, decoder,
                              initial_log_variance=log_variance if learn_variance else None)
@@ -290,9 +288,3 @@ class AutoencoderFamily:
                 iwae_nll=-jnp.sum(log_likelihood_bound))
     return sums
 
-
-def _options(module_config) -> dict:
-  # Lists (e.g. `features` from a command-line override) become tuples, which
-  # keeps the modules, and so the family, hashable.
-  return {k: tuple(v) if isinstance(v, list) else v
-          for k, v in module_config.to_dict().items() if k != "name"}

@@ -17,29 +17,14 @@ import optax
 from jax import lax
 
 from gan_jax import augment, losses, precision, regularizers
-from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS, build_module
+from gan_jax.models import DISCRIMINATORS, GENERATORS, build_module, module_options
 from gan_jax.optimizers import make_optimizer
+from gan_jax.per_replica import batch_mean, example_keys, pack
 from gan_jax.registry import ConfigError
 from gan_jax.state import Player, TrainState
 
 GENERATOR = "generator"
 DISCRIMINATOR = "discriminator"
-
-
-def batch_mean(x: jax.Array) -> jax.Array:
-  """Mean over the global batch, from inside the per-replica code."""
-  return lax.pmean(jnp.mean(x), DATA_AXIS)
-
-
-def pack(x: jax.Array, pack_size: int) -> jax.Array:
-  """PacGAN packing (Lin et al. 2018): m consecutive examples become one,
-  concatenated along the last (feature or channel) axis."""
-  if pack_size == 1:
-    return x
-  b, rest = x.shape[0], x.shape[1:]
-  x = jnp.reshape(x, (b // pack_size, pack_size, *rest))
-  x = jnp.moveaxis(x, 1, -2)
-  return jnp.reshape(x, (b // pack_size, *rest[:-1], pack_size * rest[-1]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +33,8 @@ class RegularizerTerm:
   fn: Any
   weight: float
   every: int  # lazy regularisation: applied every k steps, scaled by k
+  options: tuple[tuple[str, Any], ...] = ()
+  with_keys: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +59,9 @@ class GANFamily:
   # batch-norm statistics); see `_discriminate_pair`.
   joint_discriminator_batch: bool = False
 
+  sampling_player = GENERATOR
+  evaluates_test_set = False
+
   @property
   def conditional(self) -> bool:
     return self.num_classes > 0
@@ -79,6 +69,10 @@ class GANFamily:
   @property
   def batches_per_step(self) -> int:
     return self.n_critic
+
+  @property
+  def regularizers_with_keys(self) -> tuple[RegularizerTerm, ...]:
+    return tuple(t for t in self.regularizer_terms if t.with_keys)
 
   @classmethod
   def from_config(cls, config, data_shape: tuple[int, ...]) -> "GANFamily":
@@ -88,19 +82,23 @@ class GANFamily:
     conditioning = {"num_classes": num_classes} if num_classes else {}
     dtype = precision.compute_dtype(config)
     generator = build_module(GENERATORS, config.generator.name,
-                             _options(config.generator), output_shape=tuple(data_shape),
+                             module_options(config.generator), output_shape=tuple(data_shape),
                              compute_dtype=dtype, **conditioning)
     discriminator = build_module(DISCRIMINATORS, config.discriminator.name,
-                                 _options(config.discriminator), compute_dtype=dtype,
+                                 module_options(config.discriminator), compute_dtype=dtype,
                                  **conditioning)
-    loss, real_target = losses.get_loss(config.loss.name, config.loss.label_smoothing)
+    loss, real_target = losses.get_loss(config.loss.name, config.loss.label_smoothing,
+                                        config.loss.to_dict())
     terms = []
     for name, reg in config.regularizers.items():
-      fn = regularizers.REGULARIZERS.get(name)
+      registered = regularizers.REGULARIZERS.get(name)
+      options = regularizers.configured_options(name, reg.to_dict())
       if reg.weight:
         if reg.get("every", 1) < 1:
           raise ConfigError(f"regularizers.{name}.every must be >= 1.")
-        terms.append(RegularizerTerm(name, fn, float(reg.weight), int(reg.get("every", 1))))
+        terms.append(RegularizerTerm(name, registered.fn, float(reg.weight),
+                                     int(reg.get("every", 1)), tuple(sorted(options.items())),
+                                     registered.with_keys))
     if config.n_critic < 1:
       raise ConfigError(f"n_critic must be >= 1, got {config.n_critic}.")
     if config.latent_dim < 1:
@@ -165,7 +163,21 @@ class GANFamily:
       draws = [augment.draw_augmentation(k, b, self.data_shape, self.augment_policy)
                for k in jax.random.split(augment_key, 2 * (self.n_critic + 1))]
       noise["augment"] = jax.tree.map(lambda *xs: jnp.stack(xs, axis=1), *draws)
+    # Keys for the losses and regularisers that take them. Folded from the step
+    # key rather than split from it, so that runs without them draw as before.
+    if self.loss.with_keys:
+      # One per example for each critic update, then the generator update.
+      noise["loss_keys"] = example_keys(jax.random.fold_in(key, 1), (b, self.n_critic + 1))
+    if self.regularizers_with_keys:
+      noise["regularizer_keys"] = example_keys(
+          jax.random.fold_in(key, 2), (b, self.n_critic, len(self.regularizers_with_keys)))
     return noise
+
+  def _packed_keys(self, noise, name: str, *index):
+    """This replica's keys `noise[name][:, *index]`, one per packed D row."""
+    if name not in noise:
+      return None
+    return noise[name][(slice(None), *index)][::self.pack_size]
 
   def sample(self, state: TrainState, latents: jax.Array,
              labels: Optional[jax.Array] = None, use_ema: bool = True) -> jax.Array:
@@ -178,6 +190,10 @@ class GANFamily:
     samples, _ = g.apply(g.params, latents, labels if self.conditional else None,
                          train=False)
     return samples
+
+  def evaluate_batch(self, state, x, key, iwae_samples=None) -> dict:
+    """A GAN has no likelihood to score held-out data with (`evaluates_test_set`)."""
+    raise NotImplementedError("GANs do not evaluate a test set.")
 
   def _augment(self, x, noise, slot: int):
     if not self.augment_policy:
@@ -199,7 +215,9 @@ class GANFamily:
       inputs = _DiscriminatorInputs(
           real=real, fake=fake,
           real_labels=None if real_labels is None else real_labels[i],
-          fake_labels=fake_labels, interpolation=noise["interpolation"][:, i])
+          fake_labels=fake_labels, interpolation=noise["interpolation"][:, i],
+          loss_keys=self._packed_keys(noise, "loss_keys", i),
+          regularizer_keys=self._packed_keys(noise, "regularizer_keys", i))
 
       def d_objective(d_params):
         return self._discriminator_objective(d, d_params, inputs, state.step)
@@ -223,8 +241,9 @@ class GANFamily:
       d_real, d_fake, _, _ = self._discriminate_pair(
           d, d.params, pack(last_real, self.pack_size), last_real_labels,
           pack(fake, self.pack_size), gen_labels, chain_collections=False)
-      pair = self.loss.fn(lax.stop_gradient(d_real), d_fake, batch_mean=batch_mean,
-                          real_target=self.real_target)
+      pair = self.loss(lax.stop_gradient(d_real), d_fake, batch_mean=batch_mean,
+                       real_target=self.real_target,
+                       keys=self._packed_keys(noise, "loss_keys", self.n_critic))
       return pair.generator, g_collections
 
     (g_loss, g_collections), grads = jax.value_and_grad(g_objective, has_aux=True)(g.params)
@@ -284,7 +303,8 @@ class GANFamily:
     # Penalties run D as it was after judging the real batch (spectral norm's
     # power iteration has stepped once there, as before the fake pass).
     d = d.replace(collections=after_real)
-    pair = self.loss.fn(d_real, d_fake, batch_mean=batch_mean, real_target=self.real_target)
+    pair = self.loss(d_real, d_fake, batch_mean=batch_mean, real_target=self.real_target,
+                     keys=inputs.loss_keys)
     total = pair.discriminator
     metrics = {"loss_d": pair.discriminator, "d_real": batch_mean(d_real),
                "d_fake": batch_mean(d_fake)}
@@ -297,10 +317,14 @@ class GANFamily:
       return d.apply(d_params, x, inputs.real_labels, train=True)[0]
 
     packed_interpolation = inputs.interpolation[::self.pack_size]
+    keyed = self.regularizers_with_keys
     for term in self.regularizer_terms:
       def penalty(term=term):
+        extra = dict(term.options)
+        if term.with_keys:
+          extra["keys"] = inputs.regularizer_keys[:, keyed.index(term)]
         return term.fn(discriminate, real_packed, fake_packed, packed_interpolation,
-                       batch_mean=batch_mean)
+                       batch_mean=batch_mean, **extra)
       if term.every > 1:
         value = lax.cond(step % term.every == 0, lambda: term.every * penalty(),
                          lambda: jnp.zeros((), jnp.float32))
@@ -317,7 +341,5 @@ class _DiscriminatorInputs(NamedTuple):
   real_labels: Optional[jax.Array]
   fake_labels: Optional[jax.Array]
   interpolation: jax.Array
-
-
-def _options(module_config) -> dict:
-  return {k: v for k, v in module_config.to_dict().items() if k != "name"}
+  loss_keys: Optional[jax.Array] = None
+  regularizer_keys: Optional[jax.Array] = None

@@ -6,25 +6,31 @@ Batch averages go through `batch_mean`, which the step binds to a mean over
 the *global* batch (a `lax.pmean` over the data axis); relativistic losses use
 it for their centring too, so every loss is independent of the device count.
 
-To add a loss, write one function and register it:
+To add a loss, write one function and register it, in any module imported
+before the config is read (`--import=your_module` on the command line):
 
-    @register_loss("my_loss")
-    def my_loss(d_real, d_fake, *, batch_mean, real_target):
+    @register_loss("my_loss", margin=1.0)
+    def my_loss(d_real, d_fake, *, batch_mean, real_target, margin):
       return LossPair(discriminator=..., generator=...)
 
 `real_target` is the label of real data (1, or 1 - s under one-sided label
 smoothing s); only losses registered with `label_smoothing=True` accept s > 0.
+Keyword options given at registration (here `margin`) are the loss's config,
+`loss.my_loss.margin`, with those defaults. A loss registered with
+`with_keys=True` also gets `keys`: one raw PRNG key per row of `d_real`,
+drawn for the global batch (see `gan_jax.step`), fresh every step and update.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+from ml_collections import ConfigDict
 
-from gan_jax.registry import ConfigError, Registry
+from gan_jax.registry import ConfigError, Registry, check_options
 
 Array = jax.Array
 BatchMean = Callable[[Array], Array]
@@ -44,18 +50,36 @@ class AdversarialLoss:
   # one; used only for logging how the game stands.
   to_probability: Optional[Callable[[Array], Array]]
   label_smoothing: bool
+  # (name, value) pairs: the declared defaults in the registry, the run's
+  # values once `get_loss` has configured it. Pairs keep the loss hashable.
+  options: tuple[tuple[str, Any], ...] = ()
+  with_keys: bool = False
+
+  def __call__(self, d_real, d_fake, *, batch_mean, real_target, keys=None) -> LossPair:
+    extra = {"keys": keys} if self.with_keys else {}
+    return self.fn(d_real, d_fake, batch_mean=batch_mean, real_target=real_target,
+                   **extra, **dict(self.options))
 
 
 ADVERSARIAL_LOSSES: Registry[AdversarialLoss] = Registry("adversarial loss")
 
 
-def register_loss(name: str, *, to_probability=None, label_smoothing=False):
+def register_loss(name: str, *, to_probability=None, label_smoothing=False,
+                  with_keys=False, **options):
   def decorator(fn):
-    ADVERSARIAL_LOSSES.register(name)(
-        AdversarialLoss(fn, to_probability, label_smoothing))
+    ADVERSARIAL_LOSSES.register(name)(AdversarialLoss(
+        fn, to_probability, label_smoothing, tuple(sorted(options.items())), with_keys))
     return fn
 
   return decorator
+
+
+def loss_config(name: str = "non_saturating") -> ConfigDict:
+  """`config.loss`: the chosen loss, the smoothing, and one entry per
+  registered loss that declares options, at their defaults."""
+  entries = {loss: dict(ADVERSARIAL_LOSSES.get(loss).options)
+             for loss in ADVERSARIAL_LOSSES.names() if ADVERSARIAL_LOSSES.get(loss).options}
+  return ConfigDict(dict(name=name, label_smoothing=0.0, **entries))
 
 
 def global_mean(x: Array) -> Array:
@@ -127,9 +151,18 @@ def relativistic_average(d_real, d_fake, *, batch_mean=global_mean,
   return LossPair(d_loss, g_loss)
 
 
-def get_loss(name: str, label_smoothing: float = 0.0) -> tuple[AdversarialLoss, float]:
-  """Looks up a loss and checks the smoothing option; returns it and the real target."""
+def get_loss(name: str, label_smoothing: float = 0.0,
+             loss_section: Optional[dict] = None) -> tuple[AdversarialLoss, float]:
+  """Looks up a loss and checks its options (`loss_section` is `config.loss`);
+  returns it configured, and the real target."""
   loss = ADVERSARIAL_LOSSES.get(name)
+  if loss_section is not None:
+    with_options = {n for n in ADVERSARIAL_LOSSES.names() if ADVERSARIAL_LOSSES.get(n).options}
+    check_options("loss", set(loss_section), {"name", "label_smoothing"} | with_options)
+    chosen = dict(loss_section.get(name, {}))
+    check_options(f"loss '{name}'", set(chosen), set(dict(loss.options)))
+    loss = dataclasses.replace(loss, options=tuple(sorted({**dict(loss.options),
+                                                            **chosen}.items())))
   if not 0.0 <= label_smoothing < 1.0:
     raise ConfigError(f"loss.label_smoothing must be in [0, 1), got {label_smoothing}.")
   if label_smoothing and not loss.label_smoothing:

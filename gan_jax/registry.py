@@ -16,6 +16,14 @@ class ConfigError(ValueError):
   """A config value that cannot be run (unknown name, impossible shape...)."""
 
 
+def check_options(owner: str, given: set[str], valid: set[str]) -> None:
+  """Refuses option names that `owner` does not declare, listing the valid ones."""
+  unknown = sorted(set(given) - set(valid))
+  if unknown:
+    raise ConfigError(f"{owner} has no option(s) {', '.join(unknown)}. "
+                      f"Valid options: {', '.join(sorted(valid)) or 'none'}.")
+
+
 class Registry(Generic[T]):
   """A name -> object table for one kind of component."""
 

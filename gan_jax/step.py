@@ -1,7 +1,7 @@
 """The compiled, data-parallel train step, generic over the model family.
 
-A model family (the GAN in `gan_jax.gan`, the autoencoder in
-`gan_jax.autoencoder`) supplies three pure pieces:
+A model family (`gan_jax.model_family.ModelFamily`, which lists every member
+the loop uses) supplies the step three pure pieces:
 
 * `draw_noise(key, global_batch_size)`: every per-example random draw for one
   step (latents, penalty interpolation weights...), leading axis = example.
@@ -35,13 +35,14 @@ the input pipeline (see `gan_jax.data.pipeline`).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from gan_jax.model_family import ModelFamily
 from gan_jax.models import DATA_AXIS
 from gan_jax.registry import ConfigError
 from gan_jax.state import TrainState
@@ -51,15 +52,6 @@ PyTree = Any
 BATCH_SPEC = P(None, DATA_AXIS)
 # Noise leaves are (global_batch, ...).
 NOISE_SPEC = P(DATA_AXIS)
-
-
-class ModelFamily(Protocol):
-  batches_per_step: int
-
-  def draw_noise(self, key: jax.Array, global_batch_size: int) -> PyTree: ...
-
-  def replica_update(self, state: TrainState, batches: PyTree,
-                     noise: PyTree) -> tuple[TrainState, dict]: ...
 
 
 def make_mesh(devices=None) -> Mesh:

@@ -64,8 +64,9 @@ def call(name, r, f, **kw):
       jnp.asarray(r, jnp.float32), jnp.asarray(f, jnp.float32))
 
 
-def test_registry_holds_exactly_the_documented_losses():
-  assert ADVERSARIAL_LOSSES.names() == ALL_LOSSES
+def test_registry_holds_the_documented_losses():
+  # Others may register more (plugins); the documented ones must all be there.
+  assert set(ALL_LOSSES) <= set(ADVERSARIAL_LOSSES.names())
 
 
 @pytest.mark.parametrize("name", ALL_LOSSES)

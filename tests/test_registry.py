@@ -115,9 +115,9 @@ def first_update(tx, grads):
   return np.asarray(jax.jit(step)(grads))
 
 
-def test_optimizer_registry_names():
-  assert OPTIMIZERS.names() == ["adam", "adamw", "rmsprop", "sgd"]
-  assert SCHEDULES.names() == ["constant", "cosine", "linear_decay"]
+def test_optimizer_registry_holds_the_documented_names():
+  assert {"adam", "adamw", "rmsprop", "sgd"} <= set(OPTIMIZERS.names())
+  assert {"constant", "cosine", "linear_decay"} <= set(SCHEDULES.names())
 
 
 def test_unknown_optimizer_raises_config_error_listing_names():

@@ -26,10 +26,10 @@ def linear_d(w):
   return lambda x: jnp.sum(jnp.reshape(x, (x.shape[0], -1)) * jnp.reshape(w, (1, -1)), axis=1)
 
 
-def test_registry_names():
-  assert REGULARIZERS.names() == ["gradient_penalty", "r1"]
-  assert REGULARIZERS.get("gradient_penalty") is gradient_penalty
-  assert REGULARIZERS.get("r1") is r1_penalty
+def test_registry_holds_the_documented_regularizers():
+  assert {"gradient_penalty", "r1"} <= set(REGULARIZERS.names())
+  assert REGULARIZERS.get("gradient_penalty").fn is gradient_penalty
+  assert REGULARIZERS.get("r1").fn is r1_penalty
 
 
 @pytest.mark.parametrize("w", [[3.0, 4.0, 0.0], [0.6, 0.0, 0.8], [0.1, -0.2, 0.05]])
