@@ -15,7 +15,8 @@ from gan_jax.regularizers import regularizer_config
 
 def optimizer(learning_rate=1e-4, b1=0.5, b2=0.999):
   return ConfigDict(dict(name="adam", learning_rate=learning_rate, b1=b1, b2=b2, eps=1e-8,
-                         weight_decay=0.0, schedule="constant", decay_steps=0,
+                         weight_decay=0.0, schedule="constant",
+                         decay_steps=0,  # 0: a decaying schedule lasts num_train_steps
                          grad_clip_norm=0.0))
 
 

@@ -22,6 +22,8 @@ def check_contract(family, config, global_batch_size: int = 8) -> None:
     value = getattr(family, name)
     assert isinstance(value, int) and value >= 0, f"{name}={value!r} is not an int >= 0"
   assert isinstance(family.evaluates_test_set, bool)
+  assert family.evaluates_test_set == callable(getattr(family, "evaluate_batch", None)), (
+      "evaluate_batch must exist exactly where evaluates_test_set is True")
   state = jax.eval_shape(lambda: family.create_state(config))
   assert family.sampling_player in state.players, (
       f"sampling_player {family.sampling_player!r} is not one of {list(state.players)}")

@@ -131,15 +131,17 @@ class GANFamily:
     x = jnp.zeros((1, *self.data_shape[:-1], self.pack_size * self.data_shape[-1]),
                   jnp.float32)
     d_vars = self.discriminator.init(d_key, x, labels, train=False)
-    generator = Player.create(self.generator, make_optimizer(config.optimizer.generator),
-                              g_vars)
+    generator = Player.create(
+        self.generator, make_optimizer(config.optimizer.generator, config.num_train_steps),
+        g_vars)
     if self.ema_decay:
       generator = generator.replace(ema_params=generator.params,
                                     ema_collections=generator.collections)
     players = {
         GENERATOR: generator,
         DISCRIMINATOR: Player.create(self.discriminator,
-                                     make_optimizer(config.optimizer.discriminator), d_vars),
+                                     make_optimizer(config.optimizer.discriminator,
+                                                    config.num_train_steps), d_vars),
     }
     return TrainState.create(config.seed, players)
 
@@ -190,10 +192,6 @@ class GANFamily:
     samples, _ = g.apply(g.params, latents, labels if self.conditional else None,
                          train=False)
     return samples
-
-  def evaluate_batch(self, state, x, key, iwae_samples=None) -> dict:
-    """A GAN has no likelihood to score held-out data with (`evaluates_test_set`)."""
-    raise NotImplementedError("GANs do not evaluate a test set.")
 
   def _augment(self, x, noise, slot: int):
     if not self.augment_policy:

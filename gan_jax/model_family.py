@@ -42,7 +42,8 @@ class ModelFamily(Protocol):
   # The player whose parameters `sample` uses; evaluation reads its EMA
   # parameters (`ema_params is not None`) and its scalar parameters from it.
   sampling_player: str
-  # True: `evaluate_batch` scores held-out data (a family modelling p(x)).
+  # True: the family models p(x) and has `evaluate_batch` (below), which
+  # scores held-out data; False: it has no such member.
   evaluates_test_set: bool
 
   def create_state(self, config) -> TrainState:
@@ -65,8 +66,12 @@ class ModelFamily(Protocol):
     `labels` (batch,) for conditional families; EMA weights where they exist
     and `use_ema`. Must not depend on how the batch is split over devices."""
 
-  def evaluate_batch(self, state: TrainState, x: jax.Array, key: jax.Array,
-                     iwae_samples: Optional[int] = None) -> dict:
-    """Where `evaluates_test_set`: per-metric sums over the examples of `x`,
-    with their count under "num_examples". Otherwise never called."""
+
+
+# Where `evaluates_test_set`, the family also has
+#
+#   evaluate_batch(state, x, key, iwae_samples=None) -> dict
+#
+# returning per-metric sums over the examples of `x` (a test batch), with
+# their count under "num_examples"; `key` seeds any sampling it needs.
 

@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import ml_collections
 
+from gan_jax.config_schema import complete, effective
 from gan_jax.registry import ConfigError
 
 CONFIG_FILE = "config.json"
@@ -26,23 +27,12 @@ CONFIG_FILE = "config.json"
 RESUME_SAFE_KEYS = frozenset({
     "num_train_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
     "keep_checkpoints", "allow_config_change",
+    # Kernel forms: the same function, computed with different round-off.
+    "cpu_library_fusions", "generator.conv_transpose", "decoder.conv_transpose",
+    "discriminator.conv",
 })
 # Evaluation only reads the state, so its settings may change between resumes.
 RESUME_SAFE_PREFIXES = ("eval.", "profile.")
-# Options added after runs were already made, at the values that compute what
-# those runs computed: a saved config without the key matches this value.
-ABSENT_MEANS = {
-    "compute_dtype": "float32",
-    "num_classes": 0,
-    "augment.policy": "",
-    "ema.decay": 0.0,
-    "ema.start_step": 0,
-    "discriminator.batch_norm": False,
-    # The models' default before configs named it.
-    "generator.conv_transpose": "phase",
-    "decoder.conv_transpose": "phase",
-    "discriminator.conv": "xla",
-}
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-datasets",
              "grain", "ml-collections", "numpy", "array-record", "tensorboardX", "gan_jax")
 
@@ -69,13 +59,11 @@ def config_hash(config: ml_collections.ConfigDict) -> str:
 
 
 def changed_keys(saved: dict, current: dict) -> list[str]:
-  """Dotted keys whose values differ, ignoring the resume-safe ones."""
-  old, new = flatten(saved), flatten(current)
-
-  def value(config: dict, key: str):
-    return config.get(key, ABSENT_MEANS.get(key, "<absent>"))
-
-  keys = sorted(k for k in set(old) | set(new) if value(old, k) != value(new, k))
+  """Dotted keys whose values differ as the runs use them (absent keys at
+  what their absence meant, see `config_schema`), ignoring the resume-safe ones."""
+  old, new = (effective(flatten(complete(c))) for c in (saved, current))
+  keys = sorted(k for k in set(old) | set(new)
+                if old.get(k, "<absent>") != new.get(k, "<absent>"))
   return [k for k in keys
           if k not in RESUME_SAFE_KEYS and not k.startswith(RESUME_SAFE_PREFIXES)]
 
@@ -90,7 +78,7 @@ def check_and_save_config(config: ml_collections.ConfigDict, workdir: str, *,
       saved = json.load(f)
     changed = changed_keys(saved, current)
     if changed and not config.allow_config_change:
-      old, new = flatten(saved), flatten(current)
+      old, new = (effective(flatten(complete(c))) for c in (saved, current))
       lines = [f"  {k}: {old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r}"
                for k in changed]
       raise ConfigError(
@@ -109,7 +97,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   if not os.path.exists(path):
     raise FileNotFoundError(f"No {CONFIG_FILE} in {workdir}: is it a gan_jax workdir?")
   with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+    return ml_collections.ConfigDict(complete(json.load(f)))
 
 
 def _cpu_model() -> str:

@@ -165,19 +165,42 @@ def test_grad_clip_norm_clips_global_norm():
   np.testing.assert_allclose(first_update(tx, g), -1e-2 * np.array([0.6, 0.8]), rtol=1e-6)
 
 
-def test_linear_decay_schedule_reaches_zero():
-  tx = make_optimizer(opt_config(name="sgd", b1=0.0, schedule="linear_decay", decay_steps=2))
+def updates(tx, g, num_steps):
+  """The first `num_steps` updates of `tx` under a constant gradient `g`."""
 
   @jax.jit
-  def three_steps(g):
+  def run(g):
     params = jnp.zeros_like(g)
     state = tx.init(params)
     out = []
-    for _ in range(3):
+    for _ in range(num_steps):
       u, state = tx.update(g, state, params)
       out.append(u[0])
     return jnp.stack(out)
 
-  steps = np.asarray(three_steps(jnp.ones(1)))
+  return np.asarray(run(g))
+
+
+def test_linear_decay_schedule_reaches_zero():
+  tx = make_optimizer(opt_config(name="sgd", b1=0.0, schedule="linear_decay", decay_steps=2))
+  steps = updates(tx, jnp.ones(1), 3)
   # lr at steps 0, 1, 2: 1e-2, 5e-3, 0.
   np.testing.assert_allclose(steps, [-1e-2, -5e-3, 0.0], rtol=1e-6, atol=1e-9)
+
+
+def test_a_schedule_without_a_length_follows_the_run():
+  tx = make_optimizer(opt_config(name="sgd", b1=0.0, schedule="linear_decay"),
+                      num_train_steps=4)
+  np.testing.assert_allclose(updates(tx, jnp.ones(1), 5),
+                             [-1e-2, -7.5e-3, -5e-3, -2.5e-3, 0.0], rtol=1e-6, atol=1e-9)
+
+
+def test_an_explicit_schedule_length_unlike_the_run_is_one_line():
+  from gan_jax.optimizers import schedule_notes
+
+  c = ConfigDict(dict(num_train_steps=100, optimizer=dict(
+      generator=opt_config(schedule="linear_decay", decay_steps=50).to_dict(),
+      discriminator=opt_config(schedule="cosine").to_dict(),
+      critic=opt_config(schedule="linear_decay", decay_steps=100).to_dict())))
+  notes = schedule_notes(c)
+  assert len(notes) == 1 and "optimizer.generator" in notes[0] and "decay_steps=50" in notes[0]
