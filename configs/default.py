@@ -24,6 +24,8 @@ def get_config(arg=None):
   c = ConfigDict()
   c.seed = 0
   c.family = "gan"
+  # Modules of your own imported before the config is read (--import=a,b).
+  c.plugins = ""
   c.dataset = ConfigDict(dict(name="ring8", data_dir=""))
   c.batch_size = 256
   c.num_train_steps = 10_000
@@ -59,6 +61,9 @@ def get_config(arg=None):
   # <workdir>/profile; num_steps=0: off.
   c.profile = ConfigDict(dict(start_step=0, num_steps=0))
   c.allow_config_change = False
+  # True: refuse to resume on code (commit, local changes, plugins) other than
+  # the last launch's; False: say so in one line and resume.
+  c.require_same_code = False
   if arg == "tiny":
     shrink(c)
   return c

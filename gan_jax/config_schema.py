@@ -26,6 +26,7 @@ from gan_jax.models import DISCRIMINATORS, GENERATORS, declared_options
 from gan_jax.models.autoencoder import DECODERS, ENCODERS
 
 ABSENT_MEANS = {
+    "plugins": "",
     "compute_dtype": "float32",
     "num_classes": 0,
     "augment.policy": "",
@@ -88,3 +89,88 @@ def effective(flat: dict[str, Any]) -> dict[str, Any]:
       elif value == 0 and "num_train_steps" in flat:
         resolved[key] = flat["num_train_steps"]
   return resolved
+
+
+# One line per key (`*`: any player or regulariser), for --show_config.
+DESCRIPTIONS = {
+    "seed": "run key PRNGKey(seed): initial parameters, every step's draws, data order",
+    "family": "model family (gan_jax.families.FAMILIES): gan, vae, autoencoder",
+    "plugins": "modules imported before the config is read (--import); recorded for resumes",
+    "dataset.name": "dataset (gan_jax.data.DATASETS)",
+    "dataset.data_dir": "where TFDS data lives; empty: $GAN_JAX_DATA_DIR or ~/tensorflow_datasets",
+    "dataset.resolution": "image side length; 0: the dataset's native size",
+    "dataset.preprocessing": "how pixel values are scaled (symmetric: [-1, 1]; unit: [0, 1]; "
+                             "dynamic_binarize: Bernoulli draws)",
+    "batch_size": "global batch, split over every device of every process",
+    "num_train_steps": "steps of the run; decaying schedules without a length follow it",
+    "latent_dim": "width of the latent vector z",
+    "num_classes": "> 0: class-conditional G and D with this many classes",
+    "n_critic": "discriminator updates per generator update, each on a fresh batch",
+    "pack_size": "PacGAN: D judges packs of this many examples",
+    "weight_clip": "> 0: clip D's weights to [-c, c] after each update (WGAN)",
+    "compute_dtype": "float32, or bfloat16 forward passes (parameters stay float32)",
+    "joint_discriminator_batch": "D judges real and fake in one pass (shared batch-norm "
+                                 "statistics)",
+    "cpu_library_fusions": "ops XLA:CPU gives to YNNPACK: none, dots, xla_default",
+    "loss.name": "adversarial loss (gan_jax.losses.ADVERSARIAL_LOSSES)",
+    "loss.label_smoothing": "one-sided label smoothing s: real label 1 - s",
+    "regularizers.*.weight": "weight of this D regulariser; 0: off",
+    "regularizers.*.every": "lazy regularisation: apply every k steps, scaled by k",
+    "augment.policy": "DiffAugment ops on every D input, e.g. color,translation,cutout",
+    "ema.decay": "> 0: EMA of G's weights, used for sampling and evaluation",
+    "ema.start_step": "before this step the EMA copies G's weights",
+    "autoencoder.likelihood": "p(x | z): bernoulli or gaussian",
+    "autoencoder.beta": "weight of the KL term (beta-VAE)",
+    "autoencoder.gaussian_variance": "the Gaussian likelihood's variance (initial, if learned)",
+    "autoencoder.learn_variance": "learn the Gaussian likelihood's variance",
+    "autoencoder.iwae_samples": "importance samples of the test-set IWAE bound",
+    "optimizer.*.name": "optimizer (gan_jax.optimizers.OPTIMIZERS)",
+    "optimizer.*.learning_rate": "peak learning rate",
+    "optimizer.*.b1": "Adam's beta1 (SGD: momentum)",
+    "optimizer.*.b2": "Adam's beta2 (RMSProp: decay)",
+    "optimizer.*.eps": "Adam's / RMSProp's epsilon",
+    "optimizer.*.weight_decay": "AdamW's decoupled weight decay",
+    "optimizer.*.schedule": "learning-rate schedule: constant, linear_decay, cosine",
+    "optimizer.*.decay_steps": "length of a decaying schedule; 0: num_train_steps",
+    "optimizer.*.grad_clip_norm": "> 0: clip the gradient's global norm",
+    "log_every_steps": "steps between metric rows (may change on resume)",
+    "eval_every_steps": "steps between evaluations (may change on resume)",
+    "checkpoint_every_steps": "steps between checkpoints (may change on resume)",
+    "keep_checkpoints": "checkpoints kept on disk",
+    "eval.num_samples": "samples per evaluation",
+    "eval.seed": "seed of the evaluation's latents",
+    "eval.iwae_samples": "importance samples of the in-training IWAE bound",
+    "eval.num_test_examples": "test examples per in-training evaluation; 0: all",
+    "profile.start_step": "profiler trace: first step after this one",
+    "profile.num_steps": "profiler trace: steps traced; 0: off",
+    "allow_config_change": "resume although research keys changed",
+    "require_same_code": "refuse to resume on code other than the last launch's",
+}
+
+
+def describe(key: str, config: dict) -> str:
+  """The one-line meaning of a dotted key of `config`."""
+  parts = key.split(".")
+  if parts[0] in MODEL_SECTIONS and len(parts) == 2:
+    name = config.get(parts[0], {}).get("name")
+    if parts[1] == "name":
+      return f"{MODEL_SECTIONS[parts[0]].kind} architecture (registered names)"
+    return f"option of {MODEL_SECTIONS[parts[0]].kind} '{name}'"
+  if parts[0] == "loss" and len(parts) == 3:
+    return f"option of loss '{parts[1]}'"
+  if parts[0] == "regularizers" and len(parts) == 3 and parts[2] not in ("weight", "every"):
+    return f"option of regularizer '{parts[1]}'"
+  for pattern in (key, ".".join([parts[0], "*", *parts[2:]])):
+    if pattern in DESCRIPTIONS:
+      return DESCRIPTIONS[pattern]
+  return ""
+
+
+def show(config: dict) -> str:
+  """Every key of `config` with its value and its one-line meaning."""
+  from gan_jax.provenance import flatten  # provenance reads saved configs through here
+
+  flat = flatten(config)
+  width = max(len(f"{k} = {v!r}") for k, v in flat.items())
+  return "\n".join(f"{f'{k} = {v!r}':<{width}}  # {describe(k, config)}".rstrip(" #")
+                   for k, v in sorted(flat.items()))

@@ -26,7 +26,9 @@ CONFIG_FILE = "config.json"
 # and how visibly a run goes, not what any step computes.
 RESUME_SAFE_KEYS = frozenset({
     "num_train_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
-    "keep_checkpoints", "allow_config_change",
+    "keep_checkpoints", "allow_config_change", "require_same_code",
+    # Which modules are imported: what they register is named by other keys.
+    "plugins",
     # Kernel forms: the same function, computed with different round-off.
     "cpu_library_fusions", "generator.conv_transpose", "decoder.conv_transpose",
     "discriminator.conv",
