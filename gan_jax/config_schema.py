@@ -64,6 +64,18 @@ def _absent_meanings(config: dict) -> dict[str, Any]:
   return {**ABSENT_MEANS, **registered_defaults(config)}
 
 
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+  """Nested dicts as one dict of dotted keys."""
+  flat = {}
+  for key, value in tree.items():
+    name = f"{prefix}{key}"
+    if isinstance(value, dict):
+      flat.update(flatten(value, name + "."))
+    else:
+      flat[name] = value
+  return flat
+
+
 def complete(saved: dict) -> dict:
   """`saved` with every absent key filled in with what its absence meant."""
   filled = copy.deepcopy(saved)
@@ -168,8 +180,6 @@ def describe(key: str, config: dict) -> str:
 
 def show(config: dict) -> str:
   """Every key of `config` with its value and its one-line meaning."""
-  from gan_jax.provenance import flatten  # provenance reads saved configs through here
-
   flat = flatten(config)
   width = max(len(f"{k} = {v!r}") for k, v in flat.items())
   return "\n".join(f"{f'{k} = {v!r}':<{width}}  # {describe(k, config)}".rstrip(" #")

@@ -18,7 +18,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from gan_jax.config_schema import complete, effective
+from gan_jax.config_schema import complete, effective, flatten
 from gan_jax.registry import ConfigError
 
 CONFIG_FILE = "config.json"
@@ -37,17 +37,6 @@ RESUME_SAFE_KEYS = frozenset({
 RESUME_SAFE_PREFIXES = ("eval.", "profile.")
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-datasets",
              "grain", "ml-collections", "numpy", "array-record", "tensorboardX", "gan_jax")
-
-
-def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-  flat = {}
-  for key, value in tree.items():
-    name = f"{prefix}{key}"
-    if isinstance(value, dict):
-      flat.update(flatten(value, name + "."))
-    else:
-      flat[name] = value
-  return flat
 
 
 def config_to_dict(config: ml_collections.ConfigDict) -> dict:
