@@ -156,7 +156,7 @@ class AutoencoderFamily:
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0xAE)
     variables = self.model.init(key, jnp.zeros((1, *self.data_shape), jnp.float32))
     player = Player.create(self.model, make_optimizer(config.optimizer.autoencoder,
-                                                     config.num_train_steps),
+                                                     config.get("num_train_steps")),
                            variables)
     return TrainState.create(config.seed, {AUTOENCODER: player})
 

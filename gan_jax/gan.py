@@ -131,9 +131,9 @@ class GANFamily:
     x = jnp.zeros((1, *self.data_shape[:-1], self.pack_size * self.data_shape[-1]),
                   jnp.float32)
     d_vars = self.discriminator.init(d_key, x, labels, train=False)
+    run_length = config.get("num_train_steps")  # what decay schedules follow
     generator = Player.create(
-        self.generator, make_optimizer(config.optimizer.generator, config.num_train_steps),
-        g_vars)
+        self.generator, make_optimizer(config.optimizer.generator, run_length), g_vars)
     if self.ema_decay:
       generator = generator.replace(ema_params=generator.params,
                                     ema_collections=generator.collections)
@@ -141,7 +141,7 @@ class GANFamily:
         GENERATOR: generator,
         DISCRIMINATOR: Player.create(self.discriminator,
                                      make_optimizer(config.optimizer.discriminator,
-                                                    config.num_train_steps), d_vars),
+                                                    run_length), d_vars),
     }
     return TrainState.create(config.seed, players)
 
