@@ -36,6 +36,7 @@ def get_config(arg=None):
     player.learning_rate = 2e-4
     player.b1 = 0.5
     player.schedule = "linear_decay"
+    player.decay_steps = c.num_train_steps
   c.ema = ConfigDict(dict(decay=0.999, start_step=500))
   c.log_every_steps = 50
   c.eval_every_steps = 1000
@@ -48,4 +49,6 @@ def get_config(arg=None):
     c.discriminator.base_features = 8
     c.ema.start_step = 5
     c.eval.num_samples = 64
+    for player in (c.optimizer.generator, c.optimizer.discriminator):
+      player.decay_steps = c.num_train_steps
   return c

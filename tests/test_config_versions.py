@@ -102,11 +102,19 @@ def test_an_oldest_workdir_resumes_evaluates_and_samples(tmp_path, data_dir):
 
 
 def test_extending_a_run_whose_schedule_follows_it_is_a_change():
-  saved = provenance.config_to_dict(ring8.get_config())
-  longer = ring8.get_config()
-  longer.num_train_steps *= 2
-  assert provenance.changed_keys(saved, provenance.config_to_dict(longer)) == [
+  def following(num_train_steps):
+    config = ring8.get_config()
+    config.num_train_steps = num_train_steps
+    for player in config.optimizer.values():
+      player.decay_steps = 0  # lasts the run
+    return provenance.config_to_dict(config)
+
+  saved = following(1000)
+  assert provenance.changed_keys(saved, following(2000)) == [
       "optimizer.discriminator.decay_steps", "optimizer.generator.decay_steps"]
+  # The same schedule written out: extend freely.
+  longer = ring8.get_config()
+  longer.num_train_steps = 2000
   for player in longer.optimizer.values():
-    player.decay_steps = saved["num_train_steps"]  # keep the schedule: extend freely
+    player.decay_steps = 1000
   assert provenance.changed_keys(saved, provenance.config_to_dict(longer)) == []
