@@ -22,6 +22,7 @@ all its checkpoints, whatever `keep_checkpoints` says now.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 from typing import Any, Optional
@@ -78,6 +79,19 @@ def state_digests(state: Any) -> dict[str, str]:
     digest.update(array.tobytes())
     digests[_leaf_name(path)] = digest.hexdigest()
   return digests
+
+
+def _collect_failed_reads() -> None:
+  """A failed Orbax read leaves asyncio tasks holding its exception; asyncio
+  logs each, with a traceback, when it is collected. The failure is already
+  reported as one line, so collect them now with that logger quiet."""
+  asyncio_log = logging.getLogger("asyncio")
+  level = asyncio_log.level
+  asyncio_log.setLevel(logging.CRITICAL)
+  try:
+    gc.collect()
+  finally:
+    asyncio_log.setLevel(level)
 
 
 class Checkpointer:
@@ -150,6 +164,7 @@ class Checkpointer:
           step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
                                         data=ocp.args.JsonRestore()))
     except Exception as error:  # Orbax raises many types for damaged files
+      _collect_failed_reads()
       raise _DamagedCheckpoint(f"unreadable ({type(error).__name__})") from error
     state, data = restored["state"], restored["data"]
     recorded = data.get("state_sha256")
@@ -169,11 +184,12 @@ class Checkpointer:
     `jax.eval_shape`); every array is placed with `sharding`. Reads only:
     a damaged checkpoint is an error here, never moved.
     """
+    if step is None and self.latest_step() is None:
+      raise CheckpointError(f"No checkpoint in {self.directory}: has the run saved one?")
     step = self.latest_step() if step is None else step
-    if step is None or step not in self._manager.all_steps():
-      raise CheckpointError(
-          f"No checkpoint for step {step} in {self.directory}; "
-          f"available: {self.all_steps() or 'none'}.")
+    if step not in self._manager.all_steps():
+      raise CheckpointError(f"No checkpoint for step {step} in {self.directory}; "
+                            f"available: {self.all_steps()}.")
     try:
       state, position, verified = self._restore_checked(step, abstract_state, sharding)
     except _DamagedCheckpoint as error:

@@ -100,23 +100,19 @@ def unknown_override(argv: list[str], value: str) -> Optional[str]:
   return None
 
 
-def parse_flags(argv: list[str]) -> list[str]:
+def parse_flags(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:
   """absl's flag parsing, with every parse failure a user error."""
   verbose = _verbose(argv)
   try:
-    config_value = _config_flag_value(argv) if CONFIG_FLAG in flags.FLAGS else None
+    config_value = _config_flag_value(argv) if CONFIG_FLAG in flag_values else None
     if config_value is not None:
       check_config_argument(config_value)
     try:
-      return flags.FLAGS(argv)
-    except flags.Error:
-      raise
-    except (AttributeError, KeyError, TypeError, ValueError, OSError) as error:
-      # A `--config.KEY=value` override the config rejects.
+      return flag_values(argv)
+    except (flags.Error, AttributeError, KeyError, TypeError, ValueError, OSError) as error:
+      # The config flag reports an unknown `--config.KEY` in several ways.
       message = config_value and unknown_override(argv, config_value)
       raise UserError(message or one_line(error)) from error
-  except flags.Error as error:
-    exit_on_user_error(UserError(one_line(error)), verbose)
   except UserError as error:
     exit_on_user_error(error, verbose)
 

@@ -68,7 +68,7 @@ class MetricWriter:
     kept = "".join(json.dumps(row) + "\n" for row in rows if row["step"] <= step)
     partial = self.path.parent / f".{self.path.name}.tmp"
     partial.write_text(kept)
-    partial.rename(self.path)
+    partial.replace(self.path)
 
   def write_scalars(self, step: int, scalars: dict) -> None:
     if not self.active or step <= self._written_through:

@@ -113,7 +113,7 @@ def write_json_atomically(path, value: Any) -> None:
   path.parent.mkdir(parents=True, exist_ok=True)
   partial = path.parent / f".{path.name}.{os.getpid()}.tmp"
   partial.write_text(json.dumps(value, indent=2, sort_keys=True))
-  partial.rename(path)
+  partial.replace(path)
 
 
 def save_config(config: ml_collections.ConfigDict, workdir) -> None:

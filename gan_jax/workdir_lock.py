@@ -49,7 +49,7 @@ class WorkdirLock:
     self._fd: Optional[int] = None
 
   def acquire(self) -> "WorkdirLock":
-    if not isinstance(self.workdir, epath.PosixPath) and "://" in os.fspath(self.workdir):
+    if "://" in os.fspath(self.workdir):
       log.warning("%s is not a local path: running without a workdir lock.", self.workdir)
       return self
     self.workdir.mkdir(parents=True, exist_ok=True)
