@@ -40,18 +40,19 @@ KINDS = ("raw", "grid", "interpolation", "classes", "reconstructions",
 AUTOENCODER_KINDS = ("reconstructions", "test_interpolation", "manifold")
 
 
-def define_flags():
-  flags.DEFINE_string("workdir", None, "Training workdir.", required=True)
+def define_flags(flag_values: flags.FlagValues = FLAGS):
+  define = dict(flag_values=flag_values)
+  flags.DEFINE_string("workdir", None, "Training workdir.", required=True, **define)
   flags.DEFINE_string("output", None, "File to write (.npy for raw, else .png).",
-                      required=True)
-  flags.DEFINE_enum("kind", "raw", KINDS, "What to write.")
+                      required=True, **define)
+  flags.DEFINE_enum("kind", "raw", KINDS, "What to write.", **define)
   flags.DEFINE_integer("num", 64, "Samples (raw, grid) or rows (interpolation).",
-                       lower_bound=1)
+                       lower_bound=1, **define)
   flags.DEFINE_integer("steps", 10, "Interpolation steps per row (both ends included).",
-                       lower_bound=2)
-  flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
-  flags.DEFINE_integer("seed", 0, "Sampling seed.")
-  flags.DEFINE_list("labels", None, "Class labels for conditional models.")
+                       lower_bound=2, **define)
+  flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).", **define)
+  flags.DEFINE_integer("seed", 0, "Sampling seed.", **define)
+  flags.DEFINE_list("labels", None, "Class labels for conditional models.", **define)
 
 
 def output_suffix(kind: str) -> str:

@@ -310,10 +310,12 @@ def test_damaged_prepared_dataset_names_the_command_that_repairs_it(data_dir, ri
     pipeline_lib.load_split(spec, "train", copy)
   command = prepare_command("ring8", copy, force=True)
   assert str(error.value).endswith(f"Rebuild it with: {command}")
-  repaired = subprocess.run([sys.executable, *command.split()[1:]], cwd=REPO_ROOT,
-                            capture_output=True, text=True)
-  assert repaired.returncode == 0, repaired.stderr
+  refused = _cli(*command.split()[2:-1])  # the same command without --force
+  _assert_one_line_user_error(refused, "dataset_info.json is missing", command)
+  pipeline_lib.prepare(spec, copy, force=True)  # what --force runs
   assert pipeline_lib.find_damage(spec, copy, thorough=True) is None
+  np.testing.assert_array_equal(pipeline_lib.load_split(spec, "train", copy)["x"],
+                                ring8_arrays["x"])
 
   record = os.path.join(version_dir, "ring8-test.array_record-00000-of-00001")
   _flip_one_bit(record)  # found by `gan_jax.prepare`'s checksums
@@ -321,9 +323,7 @@ def test_damaged_prepared_dataset_names_the_command_that_repairs_it(data_dir, ri
   assert problem.endswith("does not match its checksum")
   _truncate(record)  # found by every load
   with pytest.raises(DataDamagedError, match="bytes, not"):
-    pipeline_lib.load_split(spec, "test", copy)
-  np.testing.assert_array_equal(pipeline_lib.load_split(spec, "train", copy)["x"],
-                                ring8_arrays["x"])
+    pipeline_lib.load_split(spec, "train", copy)  # the dataset as a whole is damaged
 
 
 def test_training_remakes_damaged_synthetic_data(monkeypatch, data_dir, ring8_arrays,
@@ -342,7 +342,7 @@ def test_training_remakes_damaged_synthetic_data(monkeypatch, data_dir, ring8_ar
 
 # --- The CLIs: exit status 2, one line, traceback only with --verbose -------
 
-def _parse(argv, capsys, **env):
+def _main_flags():
   from absl import flags
   from ml_collections import config_flags
 
@@ -350,6 +350,11 @@ def _parse(argv, capsys, **env):
   config_flags.DEFINE_config_file("config", None, "", flag_values=flag_values,
                                   lock_config=True)
   flags.DEFINE_string("workdir", None, "", flag_values=flag_values)
+  return flag_values
+
+
+def _parse(argv, capsys, flag_values=None, **env):
+  flag_values = flag_values or _main_flags()
   with pytest.MonkeyPatch.context() as patch:
     patch.setattr(sys, "argv", ["prog", *argv])  # where the config flag reads overrides
     for key, value in env.items():
@@ -380,7 +385,7 @@ def test_the_real_cli_prints_one_line_without_traceback(tmp_path):
   assert not os.listdir(tmp_path)
 
 
-def test_sample_checks_its_arguments(finished_run, tmp_path):
+def test_sample_checks_its_arguments(finished_run, tmp_path, capsys):
   from gan_jax.sample import write_samples
   from gan_jax.train import resolved_dataset
 
@@ -390,9 +395,15 @@ def test_sample_checks_its_arguments(finished_run, tmp_path):
     with pytest.raises(ConfigError, match="Need num >= 1 and steps >= 2"):
       write_samples(family, state, spec, kind=kind, num=num, seed=0, steps=steps,
                     output=str(tmp_path / ("s.npy" if kind == "raw" else "s.png")))
-  result = _cli("gan_jax.sample", f"--workdir={finished_run}", "--kind=raw",
-                f"--output={tmp_path / 'r.png'}", "--num=-5")
-  _assert_one_line_user_error(result, "--num=-5: -5 is not a positive integer")
+  from absl import flags
+  from gan_jax import sample
+  for argv, fragment in ((["--num=0"], "--num=0: 0 is not a positive integer"),
+                         (["--num=-5"], "--num=-5: -5 is not a positive integer"),
+                         (["--kind=interpolation", "--steps=0"], "0 is not integer >= 2")):
+    flag_values = flags.FlagValues()
+    sample.define_flags(flag_values)
+    status, stderr = _parse(["--workdir=w", "--output=o.png", *argv], capsys, flag_values)
+    assert status == 2 and stderr.count("\n") == 1 and fragment in stderr, stderr
   result = _cli("gan_jax.sample", f"--workdir={finished_run}", "--kind=raw",
                 f"--output={tmp_path / 'r.png'}")
   _assert_one_line_user_error(result, "writes a .npy file; name it")

@@ -77,6 +77,18 @@ def find_damage(spec: DatasetSpec, data_dir: str, thorough: bool = False) -> Opt
   """What is wrong with the prepared dataset, or None if it is intact or was
   never prepared. Always: `dataset_info.json` and every record file present,
   and sizes as recorded; `thorough`: checksums and example counts too."""
+  # TFDS warns about a version directory without dataset_info.json; the
+  # answer says so in its own words.
+  absl_log = logging.getLogger("absl")
+  level = absl_log.level
+  absl_log.setLevel(logging.ERROR)
+  try:
+    return _find_damage(spec, data_dir, thorough)
+  finally:
+    absl_log.setLevel(level)
+
+
+def _find_damage(spec: DatasetSpec, data_dir: str, thorough: bool) -> Optional[str]:
   builder = spec.builder(data_dir)
   version_dir = epath.Path(builder.data_dir)
   if not builder.is_prepared():
