@@ -18,7 +18,7 @@ import sys
 import traceback
 from typing import Callable, Optional
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from gan_jax.errors import UserError
 
@@ -118,6 +118,9 @@ def parse_flags(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) ->
 
 
 def _guarded(main: Callable, argv: list[str]):
+  if not flags.FLAGS["verbosity"].present:
+    # Orbax and TFDS log routine steps at INFO, which would bury the one line.
+    logging.set_verbosity(logging.WARNING)
   try:
     return main(argv)
   except (UserError, app.UsageError) as error:
