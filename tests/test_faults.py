@@ -146,15 +146,15 @@ def test_failed_restore_under_allowed_change_leaves_config_json(run_copy):
   assert config_back.generator.hidden_units == 128 and int(state.step) == 20
 
 
-def test_a_config_json_without_checkpoints_does_not_bind(tmp_path, data_dir):
+def test_a_config_json_without_checkpoints_does_not_bind(tmp_path):
   """A run that failed before its first checkpoint leaves nothing to resume."""
-  workdir = tmp_path / "run"
-  workdir.mkdir()
-  (workdir / "config.json").write_text(json.dumps({"loss": {"name": "hinge"}}))
-  train_and_evaluate(_tiny(2, checkpoint_every_steps=2, eval_every_steps=2,
-                           log_every_steps=2), str(workdir))
-  saved = json.loads((workdir / "config.json").read_text())
-  assert saved["loss"]["name"] == "non_saturating"
+  from gan_jax import provenance
+
+  (tmp_path / "config.json").write_text(json.dumps({"loss": {"name": "hinge"}}))
+  provenance.check_config(_tiny(), tmp_path)
+  (tmp_path / "checkpoints" / "10").mkdir(parents=True)
+  with pytest.raises(ConfigError, match="holds a run with a different config"):
+    provenance.check_config(_tiny(), tmp_path)
 
 
 # --- Checkpoints: retention, verification, fallback -------------------------
@@ -200,7 +200,7 @@ def test_damaged_newest_checkpoint_is_moved_aside(run_copy, caplog, damage, targ
   if target == "manifest":
     damage(os.path.join(newest, "state", "manifest.ocdbt"))
   else:
-    damage(_largest_file(os.path.join(newest, "state", "d")))
+    damage(_largest_file(os.path.join(newest, "state")))  # the array data
   checkpointer = Checkpointer(run_copy)
   with caplog.at_level(logging.WARNING, logger="gan_jax"):
     state, _ = checkpointer.restore_latest(_abstract(_tiny()), replicated(make_mesh()))
@@ -216,7 +216,7 @@ def test_damaged_newest_checkpoint_is_moved_aside(run_copy, caplog, damage, targ
 
 def test_fallback_resume_ends_bitwise_equal_to_an_uninterrupted_run(
     run_copy, finished_run, assert_same_checkpoints):
-  _flip_one_bit(_largest_file(os.path.join(run_copy, "checkpoints", "20", "state", "d")))
+  _flip_one_bit(_largest_file(os.path.join(run_copy, "checkpoints", "20", "state")))
   with open(os.path.join(run_copy, METRICS_FILE), "a") as f:
     f.write('{"step": 25, "loss_d": 0.')  # a crash mid-write
   train_and_evaluate(_tiny(), run_copy)
