@@ -110,6 +110,13 @@ class Checkpointer:
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
 
+  def describe_latest(self) -> str:
+    """Where the latest checkpoint is, for messages about a stopped run."""
+    latest = self.latest_step()
+    if latest is None:
+      return "no checkpoint was saved before it"
+    return f"the latest checkpoint (step {latest}) is in {self.directory}"
+
   def all_steps(self) -> list[int]:
     return sorted(self._manager.all_steps())
 
@@ -118,11 +125,8 @@ class Checkpointer:
     if step in self._manager.all_steps():
       return False
     if not all_finite(state):
-      latest = self.latest_step()
-      kept = ("no checkpoint was saved before it" if latest is None else
-              f"the latest checkpoint (step {latest}) is in {self.directory}")
-      raise NonFiniteStateError(
-          f"The state at step {step} holds NaN or Inf; not saving it ({kept}).")
+      raise NonFiniteStateError(f"The state at step {step} holds NaN or Inf; not saving "
+                                f"it ({self.describe_latest()}).")
     return self._manager.save(
         step,
         args=ocp.args.Composite(

@@ -1,7 +1,8 @@
 """`train_and_evaluate(config, workdir)`: the one training loop for every family.
 
-Resume order: if `workdir/checkpoints` holds a checkpoint, the latest one is
-restored (state and data position) after checking that the config matches
+Resume order: if `workdir/checkpoints` holds a checkpoint, the newest one that
+restores and verifies is restored (state and data position; damaged ones are
+moved aside, see `gan_jax.checkpoint`) after checking that the config matches
 `workdir/config.json`; otherwise the state is initialised from `config.seed`.
 
 The loop dispatches steps without waiting for them. The host reads metrics
@@ -199,11 +200,8 @@ def _check_finite(step: int, metrics: dict, checkpointer: Checkpointer):
   for name in sorted(metrics, key=lambda k: (not k.startswith("loss"), k)):
     value = metrics[name]
     if not math.isfinite(value):
-      latest = checkpointer.latest_step()
-      kept = ("no checkpoint was saved before it" if latest is None else
-              f"the latest checkpoint (step {latest}) is in {checkpointer.directory}")
-      raise NonFiniteLossError(
-          f"Metric '{name}' is {value} at step {step}; training stopped ({kept}).")
+      raise NonFiniteLossError(f"Metric '{name}' is {value} at step {step}; training "
+                               f"stopped ({checkpointer.describe_latest()}).")
 
 
 def _warn_on_finished_schedules(config: ml_collections.ConfigDict) -> None:
