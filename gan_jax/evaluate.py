@@ -16,11 +16,12 @@ from typing import Optional
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from gan_jax import cli
 from gan_jax import metrics as metrics_lib
 from gan_jax import step as step_lib
 from gan_jax.data import DatasetSpec
@@ -159,7 +160,7 @@ def define_flags():
   flags.DEFINE_string("workdir", None, "Training workdir.", required=True)
   flags.DEFINE_string("output", None, "JSON file to write.", required=True)
   flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
-  flags.DEFINE_integer("num_samples", 2500, "Samples to draw.")
+  flags.DEFINE_integer("num_samples", 2500, "Samples to draw.", lower_bound=1)
   flags.DEFINE_integer("seed", 0, "Sampling seed.")
   flags.DEFINE_bool("use_ema", True, "Sample with the generator's EMA weights where they "
                     "exist.")
@@ -177,4 +178,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -17,7 +17,9 @@ from typing import Any
 
 import jax
 import ml_collections
+from etils import epath
 
+from gan_jax.errors import UserError
 from gan_jax.registry import ConfigError
 
 CONFIG_FILE = "config.json"
@@ -80,36 +82,59 @@ def changed_keys(saved: dict, current: dict) -> list[str]:
           if k not in RESUME_SAFE_KEYS and not k.startswith(RESUME_SAFE_PREFIXES)]
 
 
-def check_and_save_config(config: ml_collections.ConfigDict, workdir: str, *,
-                          write: bool) -> None:
-  """Refuses to resume under a different config, then writes the config."""
-  path = os.path.join(workdir, CONFIG_FILE)
+def check_config(config: ml_collections.ConfigDict, workdir) -> None:
+  """Refuses to resume under a different config. A `config.json` without a
+  checkpoint beside it records a run that saved nothing: it does not bind."""
+  path = epath.Path(workdir) / CONFIG_FILE
+  if not path.exists() or not _has_checkpoints(workdir):
+    return
+  saved = _read_json(path)
   current = config_to_dict(config)
-  if os.path.exists(path):
-    with open(path) as f:
-      saved = json.load(f)
-    changed = changed_keys(saved, current)
-    if changed and not config.allow_config_change:
-      old, new = flatten(saved), flatten(current)
-      lines = [f"  {k}: {old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r}"
-               for k in changed]
-      raise ConfigError(
-          f"{workdir} holds a run with a different config; changed keys:\n"
-          + "\n".join(lines)
-          + "\nUse a new --workdir, or pass --config.allow_config_change=True to "
-            "resume anyway.")
-  if write:
-    os.makedirs(workdir, exist_ok=True)
-    with open(path, "w") as f:
-      json.dump(current, f, indent=2, sort_keys=True)
+  changed = changed_keys(saved, current)
+  if changed and not config.allow_config_change:
+    old, new = flatten(saved), flatten(current)
+    shown = ", ".join(f"{k}: {old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r}"
+                      for k in changed[:3])
+    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+    raise ConfigError(
+        f"{workdir} holds a run with a different config ({shown}{more}). Use a new "
+        "--workdir, or pass --config.allow_config_change=True to resume anyway.")
 
 
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"No {CONFIG_FILE} in {workdir}: is it a gan_jax workdir?")
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+def _has_checkpoints(workdir) -> bool:
+  directory = epath.Path(workdir) / "checkpoints"
+  return directory.exists() and any(p.name.isdigit() for p in directory.iterdir())
+
+
+def write_json_atomically(path, value: Any) -> None:
+  """Writes `value` as JSON to a temporary file beside `path`, then renames it
+  over `path`: a reader sees the old file or the new one, never half of one."""
+  path = epath.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  partial = path.parent / f".{path.name}.{os.getpid()}.tmp"
+  partial.write_text(json.dumps(value, indent=2, sort_keys=True))
+  partial.replace(path)
+
+
+def save_config(config: ml_collections.ConfigDict, workdir) -> None:
+  """Writes `config.json`; call it once the config is valid and, on resume,
+  once the checkpoint has restored under it."""
+  write_json_atomically(epath.Path(workdir) / CONFIG_FILE, config_to_dict(config))
+
+
+def _read_json(path):
+  try:
+    return json.loads(epath.Path(path).read_text())
+  except ValueError as error:
+    raise UserError(f"{path} is not valid JSON ({error}); restore it or use a new "
+                    "--workdir.") from None
+
+
+def load_config(workdir) -> ml_collections.ConfigDict:
+  path = epath.Path(workdir) / CONFIG_FILE
+  if not path.exists():
+    raise UserError(f"No {CONFIG_FILE} in {workdir}: is it a gan_jax workdir?")
+  return ml_collections.ConfigDict(_read_json(path))
 
 
 def _cpu_model() -> str:
@@ -144,6 +169,5 @@ def environment() -> dict:
   }
 
 
-def save_environment(workdir: str, start_step: int) -> None:
-  with open(os.path.join(workdir, f"environment-{start_step}.json"), "w") as f:
-    json.dump(environment(), f, indent=2)
+def save_environment(workdir, start_step: int) -> None:
+  write_json_atomically(epath.Path(workdir) / f"environment-{start_step}.json", environment())

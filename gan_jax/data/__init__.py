@@ -16,6 +16,7 @@ import numpy as np
 
 from gan_jax.data import images
 from gan_jax.data.images import PREPROCESSORS
+from gan_jax.errors import UserError
 from gan_jax.registry import ConfigError, Registry
 
 DATA_DIR_ENV = "GAN_JAX_DATA_DIR"
@@ -75,12 +76,17 @@ class DatasetSpec:
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 
-class DataNotPreparedError(FileNotFoundError):
+class DataNotPreparedError(UserError, FileNotFoundError):
   """The dataset has not been prepared in the data directory."""
 
 
-def prepare_command(name: str, data_dir: str) -> str:
-  return f"python -m gan_jax.prepare --dataset={name} --data_dir={data_dir}"
+class DataDamagedError(DataNotPreparedError):
+  """The prepared dataset has missing, truncated or altered files."""
+
+
+def prepare_command(name: str, data_dir: str, force: bool = False) -> str:
+  return (f"python -m gan_jax.prepare --dataset={name} --data_dir={data_dir}"
+          + (" --force" if force else ""))
 
 
 def dataset_spec(config) -> DatasetSpec:
