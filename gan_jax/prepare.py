@@ -1,6 +1,7 @@
 """Prepare a dataset offline into the TFDS data dir:
 
     python -m gan_jax.prepare --dataset=NAME [--data_dir=DIR] [--manual_dir=DIR]
+    python -m gan_jax.prepare --weights=inception [--data_dir=DIR]
 
 `--manual_dir` is where datasets built from raw files find them (default for
 fashion_mnist: /usr/share/datasets/fashion-mnist; mnist fetches its own).
@@ -16,7 +17,9 @@ from gan_jax.data import DATASETS, default_data_dir
 from gan_jax.data import pipeline as pipeline_lib
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("dataset", None, "Dataset name.", required=True)
+flags.DEFINE_string("dataset", None, "Dataset name.")
+flags.DEFINE_string("weights", None, "Pretrained weights to prepare instead: 'inception' "
+                    "(the FID Inception-v3, see gan_jax.inception_weights).")
 flags.DEFINE_string("data_dir", None, "TFDS data dir (default: $GAN_JAX_DATA_DIR or "
                     "~/tensorflow_datasets).")
 flags.DEFINE_string("manual_dir", None, "Directory holding the raw files to prepare from.")
@@ -24,8 +27,13 @@ flags.DEFINE_string("manual_dir", None, "Directory holding the raw files to prep
 
 def main(argv):
   del argv
-  spec = DATASETS.get(FLAGS.dataset)
   data_dir = FLAGS.data_dir or default_data_dir()
+  if FLAGS.weights is not None:
+    from gan_jax import inception_weights
+    return inception_weights.prepare_main(FLAGS.weights, data_dir)
+  if FLAGS.dataset is None:
+    raise app.UsageError("Give --dataset=NAME or --weights=inception.")
+  spec = DATASETS.get(FLAGS.dataset)
   if pipeline_lib.is_prepared(spec, data_dir):
     print(f"{spec.name} is already prepared in {data_dir}.")
     return
