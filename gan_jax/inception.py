@@ -36,6 +36,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gan_jax import inception_weights
+from gan_jax import step as step_lib
 from gan_jax.models import DATA_AXIS
 
 INPUT_SIZE = 299
@@ -300,7 +301,11 @@ def _forward(params, levels, resize_h, resize_w):
   return FidInceptionV3().apply({"params": params}, _network_input(levels, resize_h, resize_w))
 
 
-_jitted_forward = jax.jit(_forward)
+@functools.lru_cache(maxsize=None)
+def _jitted_forward(mesh: Mesh):
+  # The project's CPU kernel choice (gan_jax.step): XLA's own convolutions
+  # ran this network 1.8x faster than the YNNPACK ones of XLA's default.
+  return jax.jit(_forward, compiler_options=step_lib.compiler_options(mesh) or None)
 
 
 def features(extractor: InceptionExtractor, images, *,
@@ -327,10 +332,10 @@ def features(extractor: InceptionExtractor, images, *,
   resize_h = jax.device_put(tf1_bilinear_matrix(height, INPUT_SIZE), replicated)
   resize_w = jax.device_put(tf1_bilinear_matrix(width, INPUT_SIZE), replicated)
   batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
+  forward = _jitted_forward(mesh)
   outputs = []
   for start in range(0, count, batch_size):
     batch = levels[start:start + batch_size]
     batch = np.pad(batch, ((0, batch_size - len(batch)), (0, 0), (0, 0), (0, 0)))
-    outputs.append(_jitted_forward(params, jax.device_put(batch, batch_sharding),
-                                   resize_h, resize_w))
+    outputs.append(forward(params, jax.device_put(batch, batch_sharding), resize_h, resize_w))
   return np.concatenate([np.asarray(o) for o in outputs])[:count]

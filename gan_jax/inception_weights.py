@@ -177,7 +177,7 @@ _BRANCHES = {
 MIXED_KINDS = "AAABCCCCDEE"
 
 
-def _conv_names() -> dict[str, tuple[str, str]]:
+def pytorch_fid_names() -> dict[str, tuple[str, Optional[str]]]:
   """Archive conv path -> (pytorch-fid block, branch or None for the stem)."""
   names = {path: (block, None) for path, block in _PYTORCH_FID_STEM.items()}
   for index, (kind, block) in enumerate(zip(MIXED_KINDS, _PYTORCH_FID_MIXED)):
@@ -192,7 +192,7 @@ def from_jax_fid(params: dict) -> dict[str, np.ndarray]:
   "bn": {"bias", "mean", "var", "scale"}}}}) in this module's layout. Its
   batch-norm scales must be 1: the FID network has none."""
   tensors = {}
-  for path, (block, branch) in _conv_names().items():
+  for path, (block, branch) in pytorch_fid_names().items():
     layer = params[block] if branch is None else params[block][branch]
     scale = np.asarray(layer["bn"].get("scale", 1.0))
     if not np.all(scale == 1.0):
@@ -207,7 +207,7 @@ def from_jax_fid(params: dict) -> dict[str, np.ndarray]:
 
 def conv_paths() -> list[str]:
   """Every convolution of the network, by its archive path, in graph order."""
-  return list(_conv_names())
+  return list(pytorch_fid_names())
 
 
 def check_layout(tensors: dict[str, np.ndarray], source: str) -> None:
