@@ -15,6 +15,7 @@ are, else random ones (the speed is the same).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -24,7 +25,6 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -33,10 +33,14 @@ from gan_jax import inception, inception_weights  # noqa: E402
 from gan_jax.data import default_data_dir  # noqa: E402
 from gan_jax.step import make_mesh  # noqa: E402
 
-FLAGS = flags.FLAGS
-flags.DEFINE_integer("batch_size", 64, "Images per timed call.")
-flags.DEFINE_integer("repeats", 2, "Timed calls (the fastest counts).")
-flags.DEFINE_string("output", "benchmarks/results/inception_speed.json", "Results JSON.")
+
+def parse_args():
+  # argparse: step_suite, imported for its peak, defines absl flags of these names.
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--batch_size", type=int, default=64, help="Images per timed call.")
+  parser.add_argument("--repeats", type=int, default=2, help="Timed calls (the fastest counts).")
+  parser.add_argument("--output", default="benchmarks/results/inception_speed.json")
+  return parser.parse_args()
 
 
 def network_flops_per_image(params) -> float:
@@ -46,29 +50,29 @@ def network_flops_per_image(params) -> float:
   return float(compiled.cost_analysis()["flops"])
 
 
-def main(argv):
-  del argv
+def main():
+  args = parse_args()
   data_dir = default_data_dir()
   if inception_weights.is_prepared(data_dir):
     extractor = inception.load_extractor(data_dir)
   else:
     extractor = inception.InceptionExtractor(
         inception.init_params(jax.random.PRNGKey(0)), {"sha256": "random"})
-  images = np.random.default_rng(0).integers(0, 256, (FLAGS.batch_size, 28, 28), np.uint8)
-  run = lambda: inception.features(extractor, images, batch_size=FLAGS.batch_size)
+  images = np.random.default_rng(0).integers(0, 256, (args.batch_size, 28, 28), np.uint8)
+  run = lambda: inception.features(extractor, images, batch_size=args.batch_size)
   run()
   peak_before = matmul_peak_flops()
   times = []
-  for _ in range(FLAGS.repeats):
+  for _ in range(args.repeats):
     start = time.perf_counter()
     run()
     times.append(time.perf_counter() - start)
   peak_after = matmul_peak_flops()
-  seconds_per_image = min(times) / FLAGS.batch_size
+  seconds_per_image = min(times) / args.batch_size
   flops = network_flops_per_image(extractor.params)
   peak = (peak_before + peak_after) / 2
   report = {
-      "batch_size": FLAGS.batch_size, "devices": len(make_mesh().devices.flat),
+      "batch_size": args.batch_size, "devices": len(make_mesh().devices.flat),
       "seconds_per_image": seconds_per_image, "gflop_per_image": flops / 1e9,
       "gflops": flops / seconds_per_image / 1e9,
       "matmul_peak_gflops_before_after": [peak_before / 1e9, peak_after / 1e9],
@@ -77,11 +81,11 @@ def main(argv):
       "backend": jax.default_backend(), "machine": platform.processor() or platform.machine(),
       "jax": jax.__version__}
   print(json.dumps(report, indent=2))
-  os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-  with open(FLAGS.output, "w") as f:
+  os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+  with open(args.output, "w") as f:
     json.dump(report, f, indent=2)
     f.write("\n")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  main()

@@ -42,7 +42,6 @@ flags.DEFINE_string("data_dir", None, "Data dir of prepared datasets and weights
                     "$GAN_JAX_DATA_DIR or ~/tensorflow_datasets).")
 flags.DEFINE_string("inception_weights", None, "Your own copy of the weights: an .npz in "
                     "gan_jax's layout or jax-fid's pickle (default: the prepared ones).")
-flags.DEFINE_integer("batch_size", 64, "Images per feature batch (split over the devices).")
 flags.DEFINE_integer("seed", 0, "Seed of the KID subsets.")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -142,25 +141,22 @@ def feature_set(source: str, data_dir: str, extractor_fn,
           {"path": source, "value_range": list(chosen)})
 
 
-def run(a: str, b: str) -> dict:
-  from gan_jax.data import default_data_dir
-
-  data_dir = FLAGS.data_dir or default_data_dir()
-  value_range = parse_value_range(FLAGS.value_range)
+def run(a: str, b: str, *, data_dir: str, value_range: Optional[tuple[float, float]] = None,
+        weights_path: Optional[str] = None, save_stats: bool = False, seed: int = 0) -> dict:
+  """The command's results for inputs `a` and `b` (see the module docstring)."""
 
   def extractor():
-    return inception.load_extractor(None if FLAGS.inception_weights else data_dir,
-                                    FLAGS.inception_weights)
+    return inception.load_extractor(None if weights_path else data_dir, weights_path)
 
   start = time.perf_counter()
   first, first_info = feature_set(a, data_dir, extractor, value_range)
-  if FLAGS.save_stats:
+  if save_stats:
     inception_metrics.save_stats(b, first, source=first_info)
     return {"saved_stats": b, "count": first.count, "weights_sha256": first.weights_sha256,
             "resize": inception.RESIZE, "seconds": time.perf_counter() - start}
   second, second_info = feature_set(b, data_dir, extractor, value_range)
   features_seconds = time.perf_counter() - start
-  results = inception_metrics.compare(first, second, seed=FLAGS.seed)
+  results = inception_metrics.compare(first, second, seed=seed)
   results.update(a=first_info, b=second_info, features_seconds=features_seconds,
                  seconds=time.perf_counter() - start)
   return results
@@ -171,11 +167,15 @@ def main(argv):
     print("Usage: python -m gan_jax.fid A B [--output=F.json] (or --save_stats A OUT.npz)",
           file=sys.stderr)
     sys.exit(2)
+  from gan_jax.data import default_data_dir
+
   try:
-    results = run(argv[1], argv[2])
+    results = run(argv[1], argv[2], data_dir=FLAGS.data_dir or default_data_dir(),
+                  value_range=parse_value_range(FLAGS.value_range),
+                  weights_path=FLAGS.inception_weights, save_stats=FLAGS.save_stats,
+                  seed=FLAGS.seed)
   except (UserError, inception_weights.InceptionWeightsError) as error:
-    print(f"gan_jax.fid: {str(error).splitlines()[0]} {' '.join(str(error).splitlines()[1:])}"
-          .strip(), file=sys.stderr)
+    print("gan_jax.fid: " + " ".join(str(error).split()), file=sys.stderr)
     sys.exit(2)
   text = json.dumps(results, indent=2)
   print(text)
