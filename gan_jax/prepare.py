@@ -9,6 +9,7 @@ fashion_mnist: /usr/share/datasets/fashion-mnist; mnist fetches its own).
 
 from __future__ import annotations
 
+import os
 import time
 
 from absl import app, flags
@@ -23,6 +24,8 @@ flags.DEFINE_string("weights", None, "Pretrained weights to prepare instead: 'in
 flags.DEFINE_string("data_dir", None, "TFDS data dir (default: $GAN_JAX_DATA_DIR or "
                     "~/tensorflow_datasets).")
 flags.DEFINE_string("manual_dir", None, "Directory holding the raw files to prepare from.")
+flags.DEFINE_string("source", None, "The source archive to prepare from, or its directory "
+                    "(cifar10: cifar-10-python.tar.gz).")
 
 
 def main(argv):
@@ -38,7 +41,9 @@ def main(argv):
     print(f"{spec.name} is already prepared in {data_dir}.")
     return
   start = time.perf_counter()
-  pipeline_lib.prepare(spec, data_dir, FLAGS.manual_dir)
+  source_dir = FLAGS.source if FLAGS.source is None or os.path.isdir(FLAGS.source) else (
+      os.path.dirname(os.path.abspath(FLAGS.source)))
+  pipeline_lib.prepare(spec, data_dir, FLAGS.manual_dir or source_dir)
   splits = spec.builder(data_dir).info.splits
   counts = ", ".join(f"{name}: {split.num_examples}" for name, split in sorted(splits.items()))
   print(f"Prepared {spec.name} in {data_dir} ({counts}) in "
