@@ -97,3 +97,37 @@ def test_command_line_error_is_one_line_with_status_2(tmp_path):
       capture_output=True, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
   assert result.returncode == 2
   assert result.stderr.strip().count("\n") == 0 and "No such file" in result.stderr
+
+
+def test_evaluation_without_weights_notes_how_to_prepare(tmp_path):
+  results = inception_metrics.evaluation_metrics("blobs", np.zeros((4, 28, 28, 1)), (-1, 1),
+                                                 str(tmp_path))
+  assert list(results) == ["inception_note"]
+  assert "python -m gan_jax.prepare --weights=inception" in results["inception_note"]
+
+
+def test_evaluation_reports_inception_metrics_with_floor_and_caches_splits(
+    data_dir, monkeypatch):
+  from gan_jax.data import DATASETS
+  from gan_jax.data import pipeline as pipeline_lib
+
+  spec = DATASETS.get("blobs")
+  if not pipeline_lib.is_prepared(spec, data_dir):
+    pipeline_lib.prepare(spec, data_dir)
+  extractor = inception.InceptionExtractor(
+      inception.convert_params(random_archive_tensors(seed=4)), {"sha256": "random"})
+  monkeypatch.setattr(inception, "load_extractor", lambda *args: extractor)
+  computed = []
+  original = inception_metrics.image_features
+  monkeypatch.setattr(inception_metrics, "image_features",
+                      lambda *args: computed.append(1) or original(*args))
+  samples = np.random.default_rng(0).uniform(-1, 1, (8, 28, 28, 1))
+  kwargs = dict(data_dir=data_dir, weights_path="random")
+  first = inception_metrics.evaluation_metrics("blobs", samples, (-1, 1), **kwargs)
+  assert {"inception_fid", "inception_kid", "inception_kid_se", "inception_precision",
+          "floor/inception_fid", "floor/inception_kid"} <= set(first)
+  assert first["inception_weights_sha256"] == "random" and len(computed) == 3
+  again = inception_metrics.evaluation_metrics("blobs", samples, (-1, 1), **kwargs)
+  assert len(computed) == 4  # the samples only: both real splits came from the cache
+  assert again["inception_fid"] == first["inception_fid"]
+  assert again["floor/inception_fid"] == first["floor/inception_fid"]

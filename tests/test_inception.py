@@ -32,7 +32,8 @@ NUM_PARAMS = 21_802_784  # the archive's tensors: kernels and three vectors per 
 
 
 def random_archive_tensors(seed=0):
-  """Archive-layout tensors of the right shapes, with random values."""
+  """Archive-layout tensors of the right shapes, with random values scaled
+  (He) so that activations keep their size through the 94 layers."""
   shapes = jax.eval_shape(inception.init_params, jax.random.PRNGKey(0))
   rng = np.random.default_rng(seed)
   tensors = {}
@@ -41,7 +42,9 @@ def random_archive_tensors(seed=0):
     for name in path.split("."):
       node = node[name]
     kh, kw, cin, cout = node["kernel"].shape
-    tensors[f"{path}.weight"] = rng.normal(0, 0.1, (cout, cin, kh, kw)).astype(np.float32)
+    fan_in = cin * kh * kw
+    tensors[f"{path}.weight"] = rng.normal(0, np.sqrt(2 / fan_in),
+                                           (cout, cin, kh, kw)).astype(np.float32)
     tensors[f"{path}.beta"] = rng.normal(0, 0.1, cout).astype(np.float32)
     tensors[f"{path}.mean"] = rng.normal(0, 0.1, cout).astype(np.float32)
     tensors[f"{path}.var"] = rng.uniform(0.5, 2, cout).astype(np.float32)
