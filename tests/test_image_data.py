@@ -136,7 +136,7 @@ def test_preparing_mnist_without_tensorflow_says_what_to_install(monkeypatch, tm
 
 
 def test_unknown_names_list_the_valid_ones():
-  with pytest.raises(ConfigError, match="celeb_a, cifar10, fashion_mnist, grid25, mnist"):
+  with pytest.raises(ConfigError, match="celeb_a, cifar10, emoji, fashion_mnist, grid25, mnist"):
     DATASETS.get("mnsit")
   with pytest.raises(ConfigError,
                      match="dynamic_binarize, static_binarize, symmetric, unit"):
