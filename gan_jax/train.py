@@ -127,6 +127,8 @@ class _Evaluator:
     self.sample_fn = evaluate_lib.make_sampler(family, self.mesh)
     self._test_images = None
     self.classifier_metrics = config.eval.get("classifier_metrics", True)
+    self.inception_metrics = evaluate_lib.inception_metrics_enabled(
+        config.eval.get("inception_metrics", "auto"))
     if hasattr(family, "evaluate_batch"):
       self.evaluate_fn = jax.jit(family.evaluate_batch, static_argnums=3)
 
@@ -138,6 +140,10 @@ class _Evaluator:
       results.update(evaluate_lib.image_metrics(
           self.spec, self.family, samples, data_dir_for(self.config),
           self.config.eval.seed, with_floor=self.config.eval.get("floor", True)))
+    if self.inception_metrics:
+      results.update(evaluate_lib.inception_image_metrics(
+          self.spec, samples, data_dir_for(self.config), self.config.eval.seed,
+          with_floor=self.config.eval.get("floor", True)))
     results.update(self._tracked_parameters(state))
     if hasattr(self.family, "evaluate_batch"):
       results.update(evaluate_lib.test_set_metrics(
