@@ -44,7 +44,7 @@ def timed(fn):
 def main(argv):
   del argv
   results, end_to_end = timed(lambda: evaluate.evaluate_workdir(
-      FLAGS.workdir, num_samples=FLAGS.num_samples))
+      FLAGS.workdir, num_samples=FLAGS.num_samples, inception=False))  # classifier metrics only
   config, family, state = restore_for_inference(FLAGS.workdir)
   spec = resolved_dataset(config)
   mesh = make_mesh()

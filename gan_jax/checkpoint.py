@@ -2,76 +2,244 @@
 
 A checkpoint holds the whole `TrainState` (every player's parameters,
 optimizer state, batch statistics and EMA weights, the step and the run key)
-and the input pipeline's position: the index of the next batch to read.
-Saves are asynchronous; a state with a non-finite value is never saved.
+and, as JSON, the input pipeline's position (the index of the next batch to
+read) and a SHA-256 digest of every state leaf. Saves are asynchronous; a
+state with a non-finite value is never saved.
+
+Verification. A restore checks the state's shapes against the run's, then
+every leaf against its recorded digest. `restore_latest` (training) walks
+back from the newest checkpoint: one that cannot be read or does not match
+its digest is moved aside to `checkpoints.rejected/` (kept, never deleted)
+with one warning, and the previous one is tried. Shapes that differ from
+the config's are the config's fault, not the checkpoint's: that is an error
+and nothing is moved.
+
+Retention. `max_to_keep` (config `keep_checkpoints`) applies as checkpoints
+are saved: each save keeps the newest `max_to_keep`. Opening a workdir never
+deletes anything, so relaunching a finished run (which saves nothing) keeps
+all its checkpoints, whatever `keep_checkpoints` says now.
 """
 
 from __future__ import annotations
 
-import os
+import gc
+import hashlib
+import logging
 from typing import Any, Optional
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
 from jax.sharding import NamedSharding
 
+from gan_jax.errors import UserError
 from gan_jax.state import all_finite
 
 CHECKPOINT_SUBDIR = "checkpoints"
+REJECTED_SUBDIR = "checkpoints.rejected"
+log = logging.getLogger("gan_jax")
 
 
 class NonFiniteStateError(FloatingPointError):
   """Raised instead of saving a state that holds NaN or Inf."""
 
 
+class CheckpointError(UserError):
+  """No usable checkpoint: missing, damaged, or not the config's shapes."""
+
+
+class _DamagedCheckpoint(Exception):
+  """A checkpoint that cannot be read or fails its digest."""
+
+
+def _leaf_name(path) -> str:
+  parts = []
+  for entry in path:
+    for attribute in ("key", "name", "idx"):
+      if hasattr(entry, attribute):
+        parts.append(str(getattr(entry, attribute)))
+        break
+  return "/".join(parts)
+
+
+def _host_copy(leaf) -> np.ndarray:
+  """One full copy of a replicated leaf, without cross-process gathering."""
+  if isinstance(leaf, jax.Array):
+    return np.asarray(leaf.addressable_data(0))
+  return np.asarray(leaf)
+
+
+def state_digests(state: Any) -> dict[str, str]:
+  """{leaf name: SHA-256 of its dtype, shape and bytes}."""
+  digests = {}
+  for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+    array = np.ascontiguousarray(_host_copy(leaf))
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.tobytes())
+    digests[_leaf_name(path)] = digest.hexdigest()
+  return digests
+
+
+def _collect_failed_reads() -> None:
+  """A failed Orbax read leaves asyncio tasks holding its exception; asyncio
+  logs each, with a traceback, when it is collected. The failure is already
+  reported as one line, so collect them now with that logger quiet."""
+  asyncio_log = logging.getLogger("asyncio")
+  level = asyncio_log.level
+  asyncio_log.setLevel(logging.CRITICAL)
+  try:
+    gc.collect()
+  finally:
+    asyncio_log.setLevel(level)
+
+
 class Checkpointer:
 
-  def __init__(self, workdir: str, *, max_to_keep: int = 3, async_save: bool = True):
-    self.directory = os.path.join(os.path.abspath(workdir), CHECKPOINT_SUBDIR)
+  def __init__(self, workdir, *, max_to_keep: int = 3, async_save: bool = True):
+    self.workdir = epath.Path(workdir).absolute()
+    self.directory = self.workdir / CHECKPOINT_SUBDIR
+    self.rejected_directory = self.workdir / REJECTED_SUBDIR
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, enable_async_checkpointing=async_save, create=True))
+            max_to_keep=max_to_keep, enable_async_checkpointing=async_save, create=True),
+        item_handlers=dict(state=ocp.StandardCheckpointHandler(),
+                           data=ocp.JsonCheckpointHandler()))
 
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
 
+  def describe_latest(self) -> str:
+    """Where the latest checkpoint is, for messages about a stopped run."""
+    latest = self.latest_step()
+    if latest is None:
+      return "no checkpoint was saved before it"
+    return f"the latest checkpoint (step {latest}) is in {self.directory}"
+
   def all_steps(self) -> list[int]:
-    return list(self._manager.all_steps())
+    return sorted(self._manager.all_steps())
 
   def save(self, step: int, state: Any, data_position: int) -> bool:
     """Saves unless `step` is already saved; the caller decides when."""
     if step in self._manager.all_steps():
       return False
     if not all_finite(state):
-      raise NonFiniteStateError(
-          f"The state at step {step} holds NaN or Inf; not saving it. The last good "
-          f"checkpoint (step {self.latest_step()}) is intact in {self.directory}.")
+      raise NonFiniteStateError(f"The state at step {step} holds NaN or Inf; not saving "
+                                f"it ({self.describe_latest()}).")
     return self._manager.save(
         step,
         args=ocp.args.Composite(
             state=ocp.args.StandardSave(state),
-            data=ocp.args.JsonSave({"position": int(data_position)})),
+            data=ocp.args.JsonSave({"position": int(data_position),
+                                    "state_sha256": state_digests(state)})),
         force=True)
+
+  def _check_shapes(self, step: int, abstract_state: Any) -> None:
+    """Raises CheckpointError if the checkpoint's tree or shapes are not the
+    run's, _DamagedCheckpoint if its metadata cannot be read."""
+    try:
+      saved = self._manager.item_metadata(step)["state"]
+      saved = {_leaf_name(p): (tuple(m.shape), np.dtype(m.dtype)) for p, m in
+               jax.tree_util.tree_flatten_with_path(saved)[0]}
+    except Exception as error:  # Orbax raises many types for unreadable files
+      raise _DamagedCheckpoint(f"unreadable metadata ({type(error).__name__})") from error
+    wanted = {_leaf_name(p): (tuple(x.shape), np.dtype(x.dtype)) for p, x in
+              jax.tree_util.tree_flatten_with_path(abstract_state)[0]}
+    if saved == wanted:
+      return
+    differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+    example = differ[0]
+    raise CheckpointError(
+        f"The checkpoint at step {step} in {self.directory} does not fit this config: "
+        f"{len(differ)} arrays differ, e.g. '{example}' is "
+        f"{saved.get(example, ('absent',))[0]} there and "
+        f"{wanted.get(example, ('absent',))[0]} here. Resume with the run's own config "
+        "or use a new --workdir.")
+
+  def _restore_checked(self, step: int, abstract_state: Any,
+                       sharding: NamedSharding) -> tuple[Any, int, bool]:
+    """(state, position, verified); raises _DamagedCheckpoint or CheckpointError."""
+    self._check_shapes(step, abstract_state)
+    target = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract_state)
+    try:
+      restored = self._manager.restore(
+          step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
+                                        data=ocp.args.JsonRestore()))
+    except Exception as error:  # Orbax raises many types for damaged files
+      _collect_failed_reads()
+      raise _DamagedCheckpoint(f"unreadable ({type(error).__name__})") from error
+    state, data = restored["state"], restored["data"]
+    recorded = data.get("state_sha256")
+    if recorded is not None:
+      actual = state_digests(state)
+      bad = sorted(k for k in set(recorded) | set(actual) if recorded.get(k) != actual.get(k))
+      if bad:
+        raise _DamagedCheckpoint(f"{len(bad)} arrays do not match their digests, "
+                                 f"e.g. '{bad[0]}'")
+    return state, int(data["position"]), recorded is not None
 
   def restore(self, abstract_state: Any, sharding: NamedSharding,
               step: Optional[int] = None) -> tuple[Any, int]:
-    """Restores (state, data position) at `step` (default: latest).
+    """Restores (state, data position) at `step` (default: latest), verified.
 
     `abstract_state` gives the tree and the static fields (for example from
-    `jax.eval_shape`); every array is placed with `sharding`.
+    `jax.eval_shape`); every array is placed with `sharding`. Reads only:
+    a damaged checkpoint is an error here, never moved.
     """
+    if step is None and self.latest_step() is None:
+      raise CheckpointError(f"No checkpoint in {self.directory}: has the run saved one?")
     step = self.latest_step() if step is None else step
-    if step is None or step not in self._manager.all_steps():
-      raise FileNotFoundError(
-          f"No checkpoint for step {step} in {self.directory}; "
-          f"available: {self.all_steps() or 'none'}.")
-    target = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract_state)
-    restored = self._manager.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
-                                      data=ocp.args.JsonRestore()))
-    return restored["state"], int(restored["data"]["position"])
+    if step not in self._manager.all_steps():
+      raise CheckpointError(f"No checkpoint for step {step} in {self.directory}; "
+                            f"available: {self.all_steps()}.")
+    try:
+      state, position, verified = self._restore_checked(step, abstract_state, sharding)
+    except _DamagedCheckpoint as error:
+      raise CheckpointError(f"The checkpoint at step {step} in {self.directory} is "
+                            f"damaged: {error}.") from error
+    if not verified:
+      log.warning("The checkpoint at step %d has no digests (saved by an older "
+                  "version): restored unverified.", step)
+    return state, position
+
+  def restore_latest(self, abstract_state: Any,
+                     sharding: NamedSharding) -> Optional[tuple[Any, int]]:
+    """The newest checkpoint that restores and verifies, as (state, position);
+    damaged newer ones are moved aside. None if there were no checkpoints."""
+    rejected = []
+    for step in sorted(self._manager.all_steps(), reverse=True):
+      try:
+        state, position, verified = self._restore_checked(step, abstract_state, sharding)
+      except _DamagedCheckpoint as error:
+        destination = self._move_aside(step)
+        log.warning("Checkpoint %d is damaged (%s); moved it to %s and trying the one "
+                    "before.", step, error, destination)
+        rejected.append(step)
+        continue
+      if not verified:
+        log.warning("The checkpoint at step %d has no digests (saved by an older "
+                    "version): restored unverified.", step)
+      return state, position
+    if rejected:
+      raise CheckpointError(
+          f"No checkpoint in {self.directory} restores: steps {rejected} are damaged "
+          f"and were moved to {self.rejected_directory}. Start again with a new --workdir.")
+    return None
+
+  def _move_aside(self, step: int) -> epath.Path:
+    source = self.directory / str(step)
+    destination = self.rejected_directory / str(step)
+    if jax.process_index() == 0:
+      self.rejected_directory.mkdir(parents=True, exist_ok=True)
+      suffix = 1
+      while destination.exists():
+        destination = self.rejected_directory / f"{step}.{suffix}"
+        suffix += 1
+      source.rename(destination)
+    self._manager.reload()
+    return destination
 
   def wait(self) -> None:
     self._manager.wait_until_finished()

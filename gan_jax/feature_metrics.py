@@ -234,6 +234,20 @@ def classifier_score(probs: np.ndarray, *, splits: int = 10) -> tuple[float, flo
   return float(np.mean(scores)), float(np.std(scores))
 
 
+def class_balance(probs: np.ndarray) -> dict:
+  """How evenly samples spread over the classifier's classes: the share of
+  samples predicted as each class (`class_share/k`) and the KL divergence of
+  those shares from uniform (`class_kl`; 0 when perfectly even, log K when
+  every sample is one class)."""
+  probs = np.asarray(probs)
+  if probs.ndim != 2:
+    raise ValueError(f"probs must be (examples, classes), got shape {probs.shape}")
+  counts = np.bincount(probs.argmax(-1), minlength=probs.shape[1])
+  shares = counts / max(counts.sum(), 1)
+  return {"class_kl": reverse_kl_to_uniform(counts),
+          **{f"class_share/{k}": float(share) for k, share in enumerate(shares)}}
+
+
 def stacked_mnist_mode(digits: np.ndarray) -> np.ndarray:
   """(N, 3) digits -> (N,) modes 100 * d0 + 10 * d1 + d2, in 0..999."""
   return np.asarray(digits, np.int64) @ np.array([100, 10, 1])
@@ -267,7 +281,8 @@ def all_feature_metrics(real_features: np.ndarray, fake_features: np.ndarray,
   """Every feature metric as a plain float.
 
   Keys: fid, kid, kid_se, precision, recall, density, coverage, and with
-  `fake_probs` also classifier_score and classifier_score_std.
+  `fake_probs` also classifier_score, classifier_score_std, class_kl and
+  class_share/k (see `class_balance`).
   """
   kid, kid_se = kernel_distance(real_features, fake_features, num_subsets=kid_subsets,
                                 subset_size=kid_subset_size, seed=seed)
@@ -279,4 +294,5 @@ def all_feature_metrics(real_features: np.ndarray, fake_features: np.ndarray,
   if fake_probs is not None:
     score, score_std = classifier_score(fake_probs, splits=classifier_splits)
     out["classifier_score"], out["classifier_score_std"] = score, score_std
+    out.update(class_balance(fake_probs))
   return out

@@ -15,7 +15,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from gan_jax import compilation_cache
+from gan_jax import cli, compilation_cache
 from gan_jax.train import train_and_evaluate
 
 FLAGS = flags.FLAGS
@@ -40,4 +40,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -2,53 +2,79 @@
 
 On resume from step `s`, lines the interrupted run logged after `s` are
 dropped from `metrics.jsonl`, and TensorBoard is told to purge events after
-`s`, so both read as one uninterrupted run.
+`s`, so both read as one uninterrupted run. Rows at steps up to `s` were all
+written before checkpoint `s` was saved, so the resumed run writes none of
+them again (relaunching a finished run adds no rows). A half-written last
+line, left by a crash mid-write, is dropped.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import logging
 from typing import Optional
 
 import jax
 import numpy as np
+from etils import epath
 
 METRICS_FILE = "metrics.jsonl"
+log = logging.getLogger("gan_jax")
+
+
+def _parse_rows(text: str) -> tuple[list[dict], int]:
+  """(complete rows, count of dropped lines). Only a final line without its
+  newline can be partial; a bad line elsewhere is dropped too, with a count."""
+  rows, dropped = [], 0
+  for line in text.splitlines(keepends=True):
+    try:
+      row = json.loads(line)
+      if not line.endswith("\n") or not isinstance(row, dict) or "step" not in row:
+        raise ValueError(line)
+    except ValueError:
+      dropped += 1
+      continue
+    rows.append(row)
+  return rows, dropped
 
 
 class MetricWriter:
 
-  def __init__(self, workdir: str, *, resume_step: Optional[int] = None,
+  def __init__(self, workdir, *, resume_step: Optional[int] = None,
                tensorboard: bool = True):
     self.active = jax.process_index() == 0
-    self.path = os.path.join(workdir, METRICS_FILE)
+    workdir = epath.Path(workdir)
+    self.path = workdir / METRICS_FILE
+    self._written_through = -1 if resume_step is None else resume_step
     self._tb = None
     if not self.active:
       return
-    os.makedirs(workdir, exist_ok=True)
+    workdir.mkdir(parents=True, exist_ok=True)
     if resume_step is not None:
       self._truncate_after(resume_step)
-    elif os.path.exists(self.path):
-      os.remove(self.path)
+    elif self.path.exists():
+      self.path.unlink()
     if tensorboard:
       from tensorboardX import SummaryWriter
       purge = None if resume_step is None else resume_step + 1
-      self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"), purge_step=purge)
+      self._tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=purge)
 
   def _truncate_after(self, step: int) -> None:
-    if not os.path.exists(self.path):
+    if not self.path.exists():
       return
-    with open(self.path) as f:
-      kept = [line for line in f if json.loads(line)["step"] <= step]
-    with open(self.path, "w") as f:
-      f.writelines(kept)
+    rows, dropped = _parse_rows(self.path.read_text())
+    if dropped:
+      log.warning("%s: dropped %d incomplete line(s).", self.path, dropped)
+    kept = "".join(json.dumps(row) + "\n" for row in rows if row["step"] <= step)
+    partial = self.path.parent / f".{self.path.name}.tmp"
+    partial.write_text(kept)
+    partial.replace(self.path)
 
   def write_scalars(self, step: int, scalars: dict) -> None:
-    if not self.active:
+    if not self.active or step <= self._written_through:
       return
     record = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
-    with open(self.path, "a") as f:
+    with self.path.open("a") as f:
       f.write(json.dumps(record) + "\n")
     if self._tb is not None:
       for key, value in scalars.items():
@@ -56,7 +82,7 @@ class MetricWriter:
 
   def write_image(self, step: int, tag: str, image: np.ndarray) -> None:
     """`image` is HWC uint8."""
-    if self.active and self._tb is not None:
+    if self.active and self._tb is not None and step > self._written_through:
       self._tb.add_image(tag, image, int(step), dataformats="HWC")
 
   def flush(self) -> None:
@@ -69,6 +95,6 @@ class MetricWriter:
       self._tb = None
 
 
-def read_metrics(workdir: str) -> list[dict]:
-  with open(os.path.join(workdir, METRICS_FILE)) as f:
-    return [json.loads(line) for line in f]
+def read_metrics(workdir) -> list[dict]:
+  """The complete rows of `metrics.jsonl` (a partial last line is skipped)."""
+  return _parse_rows((epath.Path(workdir) / METRICS_FILE).read_text())[0]

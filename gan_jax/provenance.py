@@ -13,12 +13,15 @@ import json
 import os
 import platform
 import sys
-from typing import Any
+from typing import Any, Optional
 
 import jax
 import ml_collections
+from etils import epath
 
+from gan_jax import code_version, plugins
 from gan_jax.config_schema import complete, effective, flatten
+from gan_jax.errors import UserError
 from gan_jax.registry import ConfigError
 
 CONFIG_FILE = "config.json"
@@ -59,36 +62,66 @@ def changed_keys(saved: dict, current: dict) -> list[str]:
           if k not in RESUME_SAFE_KEYS and not k.startswith(RESUME_SAFE_PREFIXES)]
 
 
-def check_and_save_config(config: ml_collections.ConfigDict, workdir: str, *,
-                          write: bool) -> None:
-  """Refuses to resume under a different config, then writes the config."""
-  path = os.path.join(workdir, CONFIG_FILE)
+def check_config(config: ml_collections.ConfigDict, workdir) -> None:
+  """Refuses to resume under a different config. A `config.json` without a
+  checkpoint beside it records a run that saved nothing: it does not bind."""
+  path = epath.Path(workdir) / CONFIG_FILE
+  if not path.exists() or not _has_checkpoints(workdir):
+    return
+  saved = _read_json(path)
   current = config_to_dict(config)
-  if os.path.exists(path):
-    with open(path) as f:
-      saved = json.load(f)
-    changed = changed_keys(saved, current)
-    if changed and not config.allow_config_change:
-      old, new = (effective(flatten(complete(c))) for c in (saved, current))
-      lines = [f"  {k}: {old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r}"
-               for k in changed]
-      raise ConfigError(
-          f"{workdir} holds a run with a different config; changed keys:\n"
-          + "\n".join(lines)
-          + "\nUse a new --workdir, or pass --config.allow_config_change=True to "
-            "resume anyway.")
-  if write:
-    os.makedirs(workdir, exist_ok=True)
-    with open(path, "w") as f:
-      json.dump(current, f, indent=2, sort_keys=True)
+  changed = changed_keys(saved, current)
+  if changed and not config.allow_config_change:
+    old, new = (effective(flatten(complete(c))) for c in (saved, current))
+    shown = ", ".join(f"{k}: {old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r}"
+                      for k in changed[:3])
+    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+    raise ConfigError(
+        f"{workdir} holds a run with a different config ({shown}{more}). Use a new "
+        "--workdir, or pass --config.allow_config_change=True to resume anyway.")
 
 
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"No {CONFIG_FILE} in {workdir}: is it a gan_jax workdir?")
-  with open(path) as f:
-    return ml_collections.ConfigDict(complete(json.load(f)))
+def _has_checkpoints(workdir) -> bool:
+  directory = epath.Path(workdir) / "checkpoints"
+  return directory.exists() and any(p.name.isdigit() for p in directory.iterdir())
+
+
+def write_json_atomically(path, value: Any) -> None:
+  """Writes `value` as JSON to a temporary file beside `path`, then renames it
+  over `path`: a reader sees the old file or the new one, never half of one."""
+  path = epath.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  partial = path.parent / f".{path.name}.{os.getpid()}.tmp"
+  partial.write_text(json.dumps(value, indent=2, sort_keys=True))
+  partial.replace(path)
+
+
+def save_config(config: ml_collections.ConfigDict, workdir) -> None:
+  """Writes `config.json`; call it once the config is valid and, on resume,
+  once the checkpoint has restored under it."""
+  write_json_atomically(epath.Path(workdir) / CONFIG_FILE, config_to_dict(config))
+
+
+def _read_json(path):
+  try:
+    return json.loads(epath.Path(path).read_text())
+  except ValueError as error:
+    raise UserError(f"{path} is not valid JSON ({error}); restore it or use a new "
+                    "--workdir.") from None
+
+
+def read_config(path) -> ml_collections.ConfigDict:
+  """A saved config: its plugins imported, absent keys at what their absence
+  meant (`config_schema.complete`)."""
+  if not epath.Path(path).exists():
+    raise UserError(f"No saved config {path}: is it a gan_jax workdir's {CONFIG_FILE}?")
+  saved = _read_json(path)
+  plugins.import_all(saved.get("plugins", ""), origin=str(path))
+  return ml_collections.ConfigDict(complete(saved))
+
+
+def load_config(workdir) -> ml_collections.ConfigDict:
+  return read_config(epath.Path(workdir) / CONFIG_FILE)
 
 
 def _cpu_model() -> str:
@@ -102,7 +135,8 @@ def _cpu_model() -> str:
   return platform.processor() or platform.machine()
 
 
-def environment() -> dict:
+def environment(plugin_names: str = "") -> dict:
+  """The launch's software, hardware and code (see `gan_jax.code_version`)."""
   versions = {}
   for name in _PACKAGES:
     try:
@@ -120,9 +154,28 @@ def environment() -> dict:
       "devices": [f"{d.platform}:{d.id} {d.device_kind} (process {d.process_index})"
                   for d in jax.devices()],
       "argv": sys.argv,
+      "code": code_version.describe(),
+      "plugins": plugins.file_hashes(plugins.split(plugin_names)),
   }
 
 
-def save_environment(workdir: str, start_step: int) -> None:
-  with open(os.path.join(workdir, f"environment-{start_step}.json"), "w") as f:
-    json.dump(environment(), f, indent=2)
+def save_environment(workdir, start_step: int, plugin_names: str = "") -> None:
+  write_json_atomically(epath.Path(workdir) / f"environment-{start_step}.json",
+                        environment(plugin_names))
+
+
+def code_difference(workdir, plugin_names: str = "") -> Optional[str]:
+  """How today's code and plugins differ from the workdir's last launch's
+  (its latest `environment-<step>.json`); None when they match or when no
+  launch recorded them."""
+  records = sorted((int(p.name[len("environment-"):-len(".json")]), p)
+                   for p in epath.Path(workdir).glob("environment-*.json")
+                   if p.name[len("environment-"):-len(".json")].isdigit())
+  if not records:
+    return None
+  recorded = _read_json(records[-1][1])
+  if "code" not in recorded:
+    return None
+  current = {"code": code_version.describe(),
+             "plugins": plugins.file_hashes(plugins.split(plugin_names))}
+  return code_version.difference(recorded, current)

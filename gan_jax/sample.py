@@ -26,9 +26,9 @@ import os
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from gan_jax import plots
+from gan_jax import cli, plots
 from gan_jax.evaluate import cycling_labels, generate, make_sampler
 from gan_jax.latents import interpolation_latents
 from gan_jax.registry import ConfigError
@@ -40,16 +40,31 @@ KINDS = ("raw", "grid", "interpolation", "classes", "reconstructions",
 AUTOENCODER_KINDS = ("reconstructions", "test_interpolation", "manifold")
 
 
-def define_flags():
-  flags.DEFINE_string("workdir", None, "Training workdir.", required=True)
+def define_flags(flag_values: flags.FlagValues = FLAGS):
+  define = dict(flag_values=flag_values)
+  flags.DEFINE_string("workdir", None, "Training workdir.", required=True, **define)
   flags.DEFINE_string("output", None, "File to write (.npy for raw, else .png).",
-                      required=True)
-  flags.DEFINE_enum("kind", "raw", KINDS, "What to write.")
-  flags.DEFINE_integer("num", 64, "Samples (raw, grid) or rows (interpolation).")
-  flags.DEFINE_integer("steps", 10, "Interpolation steps per row.")
-  flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
-  flags.DEFINE_integer("seed", 0, "Sampling seed.")
-  flags.DEFINE_list("labels", None, "Class labels for conditional models.")
+                      required=True, **define)
+  flags.DEFINE_enum("kind", "raw", KINDS, "What to write.", **define)
+  flags.DEFINE_integer("num", 64, "Samples (raw, grid) or rows (interpolation).",
+                       lower_bound=1, **define)
+  flags.DEFINE_integer("steps", 10, "Interpolation steps per row (both ends included).",
+                       lower_bound=2, **define)
+  flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).", **define)
+  flags.DEFINE_integer("seed", 0, "Sampling seed.", **define)
+  flags.DEFINE_list("labels", None, "Class labels for conditional models.", **define)
+
+
+def output_suffix(kind: str) -> str:
+  return ".npy" if kind == "raw" else ".png"
+
+
+def check_output(kind: str, output: str) -> None:
+  """The file written is exactly `output`, so its suffix must be the kind's."""
+  suffix = output_suffix(kind)
+  if not output.endswith(suffix):
+    raise ConfigError(f"--output={output}: --kind={kind} writes a {suffix} file; name it "
+                      f"{os.path.splitext(output)[0]}{suffix}.")
 
 
 def parse_labels(values, num: int, num_classes: int):
@@ -96,6 +111,9 @@ def _autoencoder_pictures(family, state, spec, kind, num, seed, steps, test_imag
 def write_samples(family, state, spec, *, kind: str, output: str, num: int, seed: int,
                   steps: int = 10, labels=None, test_images=None) -> np.ndarray:
   """Writes `kind` to `output`; returns the samples drawn."""
+  check_output(kind, output)
+  if num < 1 or steps < 2:
+    raise ConfigError(f"Need num >= 1 and steps >= 2 (got num={num}, steps={steps}).")
   os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
   num_classes = getattr(family, "num_classes", 0)
   mesh = make_mesh()
@@ -151,6 +169,7 @@ def main(argv):
   del argv
   from gan_jax.train import restore_for_inference, resolved_dataset
 
+  check_output(FLAGS.kind, FLAGS.output)
   config, family, state = restore_for_inference(FLAGS.workdir, FLAGS.step)
   spec = resolved_dataset(config)
   test_images = None
@@ -167,4 +186,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -1,7 +1,8 @@
 """`train_and_evaluate(config, workdir)`: the one training loop for every family.
 
-Resume order: if `workdir/checkpoints` holds a checkpoint, the latest one is
-restored (state and data position) after checking that the config matches
+Resume order: if `workdir/checkpoints` holds a checkpoint, the newest one that
+restores and verifies is restored (state and data position; damaged ones are
+moved aside, see `gan_jax.checkpoint`) after checking that the config matches
 `workdir/config.json`; otherwise the state is initialised from `config.seed`.
 
 The loop dispatches steps without waiting for them. The host reads metrics
@@ -13,6 +14,7 @@ save a checkpoint at the current step and return.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -29,7 +31,7 @@ import logging
 from jax.experimental import multihost_utils
 
 from gan_jax import evaluate as evaluate_lib
-from gan_jax import plots, provenance
+from gan_jax import config_validation, plots, provenance
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.data import dataset_spec, default_data_dir
 from gan_jax.data import pipeline as pipeline_lib
@@ -39,6 +41,7 @@ from gan_jax.registry import ConfigError
 from gan_jax.profiling import StepTraceWindow
 from gan_jax.step import (DEFAULT_CPU_LIBRARY_FUSIONS, check_global_batch, make_mesh,
                           make_train_step, replicated)
+from gan_jax.workdir_lock import WorkdirLock
 
 log = logging.getLogger("gan_jax")
 MAX_STEPS_IN_FLIGHT = 2
@@ -80,11 +83,10 @@ def resolved_dataset(config):
 
 
 def load_training_data(spec, data_dir: str) -> dict:
-  """Reads the training split, generating synthetic datasets when missing."""
-  if spec.auto_prepare and not pipeline_lib.is_prepared(spec, data_dir):
+  """Reads the training split, making synthetic datasets when missing or damaged."""
+  if spec.auto_prepare:
     if jax.process_index() == 0:
-      log.info("Preparing dataset %s in %s", spec.name, data_dir)
-      pipeline_lib.prepare(spec, data_dir)
+      pipeline_lib.prepare_if_needed(spec, data_dir)
     multihost_utils.sync_global_devices(f"prepared {spec.name}")
   return pipeline_lib.load_split(spec, "train", data_dir)
 
@@ -125,6 +127,8 @@ class _Evaluator:
     self.sample_fn = evaluate_lib.make_sampler(family, self.mesh)
     self._test_images = None
     self.classifier_metrics = config.eval.get("classifier_metrics", True)
+    self.inception_metrics = evaluate_lib.inception_metrics_enabled(
+        config.eval.get("inception_metrics", "auto"))
     if hasattr(family, "evaluate_batch"):
       self.evaluate_fn = jax.jit(family.evaluate_batch, static_argnums=3)
 
@@ -136,6 +140,10 @@ class _Evaluator:
       results.update(evaluate_lib.image_metrics(
           self.spec, self.family, samples, data_dir_for(self.config),
           self.config.eval.seed, with_floor=self.config.eval.get("floor", True)))
+    if self.inception_metrics:
+      results.update(evaluate_lib.inception_image_metrics(
+          self.spec, samples, data_dir_for(self.config), self.config.eval.seed,
+          with_floor=self.config.eval.get("floor", True)))
     results.update(self._tracked_parameters(state))
     if hasattr(self.family, "evaluate_batch"):
       results.update(evaluate_lib.test_set_metrics(
@@ -198,10 +206,8 @@ def _check_finite(step: int, metrics: dict, checkpointer: Checkpointer):
   for name in sorted(metrics, key=lambda k: (not k.startswith("loss"), k)):
     value = metrics[name]
     if not math.isfinite(value):
-      raise NonFiniteLossError(
-          f"Metric '{name}' is {value} at step {step}; training stopped. The last good "
-          f"checkpoint (step {checkpointer.latest_step()}) is intact in "
-          f"{checkpointer.directory}.")
+      raise NonFiniteLossError(f"Metric '{name}' is {value} at step {step}; training "
+                               f"stopped ({checkpointer.describe_latest()}).")
 
 
 def _warn_on_finished_schedules(config: ml_collections.ConfigDict) -> None:
@@ -217,14 +223,24 @@ def _warn_on_finished_schedules(config: ml_collections.ConfigDict) -> None:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Trains (or resumes) the run in `workdir`; returns the last evaluation."""
+  """Trains (or resumes) the run in `workdir`; returns the last evaluation.
+
+  The config is checked in full before anything is written; the workdir is
+  locked for the run's life (`gan_jax.workdir_lock`)."""
   workdir = os.path.abspath(workdir)
+  config_validation.validate(config)
   spec = resolved_dataset(config)
   family = build_family(config, spec.example_shape)
   mesh = make_mesh()
   check_global_batch(config.batch_size, mesh, per_replica_multiple=family.pack_size)
   _warn_on_finished_schedules(config)
-  provenance.check_and_save_config(config, workdir, write=jax.process_index() == 0)
+  lock = WorkdirLock(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
+  with lock:
+    return _train_locked(config, workdir, spec, family, mesh)
+
+
+def _train_locked(config, workdir, spec, family, mesh) -> dict:
+  provenance.check_config(config, workdir)
 
   arrays = load_training_data(spec, data_dir_for(config))
   pipeline = pipeline_lib.InputPipeline(
@@ -232,15 +248,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       batches_per_step=family.batches_per_step, seed=config.seed, mesh=mesh)
 
   checkpointer = Checkpointer(workdir, max_to_keep=config.keep_checkpoints)
-  resume_step = checkpointer.latest_step()
-  if resume_step is not None:
-    abstract = jax.eval_shape(lambda: family.create_state(config))
-    state, position = checkpointer.restore(abstract, replicated(mesh))
+  abstract = jax.eval_shape(lambda: family.create_state(config))
+  restored = checkpointer.restore_latest(abstract, replicated(mesh))
+  if restored is not None:
+    state, position = restored
+    resume_step = int(state.step)
     log.info("Resumed from step %d (data position %d).", resume_step, position)
   else:
-    state, position = _initial_state(family, config, mesh), 0
+    state, position, resume_step = _initial_state(family, config, mesh), 0, None
   start_step = int(state.step)
   if jax.process_index() == 0:
+    provenance.save_config(config, workdir)
     provenance.save_environment(workdir, start_step)
 
   writer = MetricWriter(workdir, resume_step=resume_step)

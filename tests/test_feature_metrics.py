@@ -8,7 +8,7 @@ import scipy.linalg
 import scipy.stats
 
 from gan_jax.feature_metrics import (
-    all_feature_metrics, classifier_score, density_coverage, frechet_distance,
+    all_feature_metrics, class_balance, classifier_score, density_coverage, frechet_distance,
     gaussian_frechet_distance, kernel_distance, polynomial_mmd2, precision_recall,
     stacked_mnist_modes)
 
@@ -262,7 +262,8 @@ def test_all_feature_metrics_returns_plain_floats_matching_the_parts():
   probs = rng.dirichlet(np.ones(5), size=100)
   out = all_feature_metrics(real, fake, probs, seed=3, kid_subsets=10, kid_subset_size=50)
   assert set(out) == {"fid", "kid", "kid_se", "precision", "recall", "density", "coverage",
-                      "classifier_score", "classifier_score_std"}
+                      "classifier_score", "classifier_score_std", "class_kl",
+                      *(f"class_share/{k}" for k in range(5))}
   assert all(type(v) is float for v in out.values())
   assert out["fid"] == frechet_distance(real, fake)
   assert (out["kid"], out["kid_se"]) == kernel_distance(
@@ -270,6 +271,21 @@ def test_all_feature_metrics_returns_plain_floats_matching_the_parts():
   assert out["precision"] == precision_recall(real, fake)["precision"]
   assert out["coverage"] == density_coverage(real, fake)["coverage"]
   assert (out["classifier_score"], out["classifier_score_std"]) == classifier_score(probs)
+  assert out["class_kl"] == class_balance(probs)["class_kl"]
 
   no_probs = all_feature_metrics(real, fake, seed=3, kid_subsets=10, kid_subset_size=50)
   assert "classifier_score" not in no_probs
+
+
+def test_class_balance_against_hand_counts():
+  # 6 samples: three of class 0, two of class 1, one of class 2; 4 classes.
+  probs = np.eye(4)[[0, 0, 0, 1, 1, 2]] * 0.7 + 0.075
+  balance = class_balance(probs)
+  shares = np.array([3, 2, 1, 0]) / 6
+  assert [balance[f"class_share/{k}"] for k in range(4)] == pytest.approx(shares)
+  p = shares[shares > 0]
+  assert balance["class_kl"] == pytest.approx(np.sum(p * np.log(p * 4)))
+  even = class_balance(np.eye(4)[[0, 1, 2, 3]])
+  assert even["class_kl"] == 0.0
+  one_class = class_balance(np.eye(4)[[2, 2]])
+  assert one_class["class_kl"] == pytest.approx(np.log(4))

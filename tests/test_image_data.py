@@ -124,7 +124,7 @@ def test_unprepared_image_data_says_how_to_prepare(name, tmp_path):
     pipeline_lib.load_split(DATASETS.get(name), "train", str(tmp_path))
   message = str(error.value)
   assert f"python -m gan_jax.prepare --dataset={name} --data_dir={tmp_path}" in message
-  if name != "fashion_mnist":
+  if name not in ("fashion_mnist", "cifar10"):
     assert "pip install -e '.[prepare]'" in message
 
 
@@ -136,7 +136,7 @@ def test_preparing_mnist_without_tensorflow_says_what_to_install(monkeypatch, tm
 
 
 def test_unknown_names_list_the_valid_ones():
-  with pytest.raises(ConfigError, match="celeb_a, cifar10, fashion_mnist, grid25, mnist"):
+  with pytest.raises(ConfigError, match="celeb_a, cifar10, emoji, fashion_mnist, grid25, mnist"):
     DATASETS.get("mnsit")
   with pytest.raises(ConfigError,
                      match="dynamic_binarize, static_binarize, symmetric, unit"):

@@ -41,7 +41,7 @@ def test_a_saved_config_imports_its_plugins_and_fills_absent_keys(plugin_module,
   del saved["joint_discriminator_batch"], saved["regularizers"]["r1"]
   path = tmp_path / "config.json"
   path.write_text(json.dumps(saved))
-  config = saved_config.read(str(path))
+  config = saved_config.get_config(str(path))
   assert "my_test_loss" in ADVERSARIAL_LOSSES
   assert config.loss.my_test_loss.margin == 2.0  # the plugin's declared default
   assert config.joint_discriminator_batch is False

@@ -139,7 +139,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, data_dir, nan_l
 @pytest.mark.parametrize("key, value, valid", [
     ("loss.name", "wgan", "hinge, least_squares, minimax"),
     ("generator.name", "resnet", "affine_noise, dcgan, mlp, sngan_resnet"),
-    ("dataset.name", "cifar100", "blobs, celeb_a, cifar10, fashion_mnist, grid25, mnist, normal1d, ring8"),
+    ("dataset.name", "cifar100", "blobs, celeb_a, cifar10, emoji, fashion_mnist, grid25, mnist, normal1d, ring8"),
     ("optimizer.discriminator.name", "adagrad", "adam, adamw, rmsprop, sgd"),
     ("family", "diffusion", "autoencoder, gan, vae"),
 ])

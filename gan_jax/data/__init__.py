@@ -16,6 +16,7 @@ import numpy as np
 
 from gan_jax.data import images
 from gan_jax.data.images import PREPROCESSORS
+from gan_jax.errors import UserError
 from gan_jax.registry import ConfigError, Registry
 
 DATA_DIR_ENV = "GAN_JAX_DATA_DIR"
@@ -75,12 +76,17 @@ class DatasetSpec:
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 
-class DataNotPreparedError(FileNotFoundError):
+class DataNotPreparedError(UserError, FileNotFoundError):
   """The dataset has not been prepared in the data directory."""
 
 
-def prepare_command(name: str, data_dir: str) -> str:
-  return f"python -m gan_jax.prepare --dataset={name} --data_dir={data_dir}"
+class DataDamagedError(DataNotPreparedError):
+  """The prepared dataset has missing, truncated or altered files."""
+
+
+def prepare_command(name: str, data_dir: str, force: bool = False) -> str:
+  return (f"python -m gan_jax.prepare --dataset={name} --data_dir={data_dir}"
+          + (" --force" if force else ""))
 
 
 def dataset_spec(config) -> DatasetSpec:
@@ -121,7 +127,7 @@ def _register_synthetic():
 def _register_images():
   import tensorflow_datasets as tfds
 
-  from gan_jax.data import fashion_mnist, mnist, stacked_mnist, synthetic
+  from gan_jax.data import cifar10, emoji, fashion_mnist, mnist, stacked_mnist, synthetic
 
   needs_tf = "Preparing it needs TensorFlow: pip install -e '.[prepare]'."
   for name, shape, extra in (
@@ -139,7 +145,12 @@ def _register_images():
           num_classes=stacked_mnist.NUM_MODES, requires=("mnist",),
           prepare_hint="It is built from the prepared mnist, which that command "
                        "prepares first. " + needs_tf)),
-      ("cifar10", (32, 32, 3), dict(needs_tensorflow=True, prepare_hint=needs_tf)),
+      ("cifar10", (32, 32, 3), dict(builder=lambda d: cifar10.Cifar10Python(data_dir=d),
+                                    prepare_hint=cifar10.SOURCE_HINT)),
+      ("emoji", (emoji.SIZE, emoji.SIZE, 3), dict(
+          builder=lambda d: emoji.EmojiGoogle(data_dir=d), fetch=emoji.fetch,
+          num_classes=len(emoji.CATEGORIES),
+          prepare_hint=f"It fetches {emoji.PACKAGE} with `npm pack` (npm must be on PATH).")),
       ("celeb_a", (CELEBA_SIZE, CELEBA_SIZE, 3), dict(
           num_classes=0, collate=images.center_crop_and_resize(CELEBA_CROP, CELEBA_SIZE),
           needs_tensorflow=True, prepare_hint=needs_tf)),

@@ -22,27 +22,120 @@ the next batches onto the devices.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import logging
 import os
 import queue
 import sys
 import tempfile
 import threading
+import zipfile
 from typing import Callable, Iterator, Optional
 
 import grain
 import jax
 import numpy as np
 import tensorflow_datasets as tfds
+from etils import epath
 from jax.sharding import Mesh, NamedSharding
 
-from gan_jax.data import DataNotPreparedError, DatasetSpec, prepare_command
+from gan_jax.data import DataDamagedError, DataNotPreparedError, DatasetSpec, prepare_command
 from gan_jax.step import BATCH_SPEC
 
 _READ_CHUNK = 8192
+MANIFEST_FILE = "gan_jax_files.json"
+log = logging.getLogger("gan_jax")
 
 
 def is_prepared(spec: DatasetSpec, data_dir: str) -> bool:
   return spec.builder(data_dir).is_prepared()
+
+
+def _sha256(path: epath.Path) -> str:
+  digest = hashlib.sha256()
+  with path.open("rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def _write_manifest(builder) -> None:
+  """Records each record file's size and SHA-256 beside it: TFDS records the
+  example counts, but no checksum of the files it writes."""
+  files = {}
+  for split in builder.info.splits.values():
+    for path in split.filepaths:
+      path = epath.Path(path)
+      files[path.name] = {"bytes": path.stat().length, "sha256": _sha256(path)}
+  partial = epath.Path(builder.data_dir) / f".{MANIFEST_FILE}.tmp"
+  partial.write_text(json.dumps(files, indent=2, sort_keys=True))
+  partial.replace(epath.Path(builder.data_dir) / MANIFEST_FILE)
+
+
+def find_damage(spec: DatasetSpec, data_dir: str, thorough: bool = False) -> Optional[str]:
+  """What is wrong with the prepared dataset, or None if it is intact or was
+  never prepared. Always: `dataset_info.json` and every record file present,
+  and sizes as recorded; `thorough`: checksums and example counts too."""
+  # TFDS warns about a version directory without dataset_info.json; the
+  # answer says so in its own words.
+  absl_log = logging.getLogger("absl")
+  level = absl_log.level
+  absl_log.setLevel(logging.ERROR)
+  try:
+    return _find_damage(spec, data_dir, thorough)
+  finally:
+    absl_log.setLevel(level)
+
+
+def _find_damage(spec: DatasetSpec, data_dir: str, thorough: bool) -> Optional[str]:
+  builder = spec.builder(data_dir)
+  version_dir = epath.Path(builder.data_dir)
+  if not builder.is_prepared():
+    if version_dir.exists() and any(version_dir.iterdir()):
+      return f"{version_dir}/dataset_info.json is missing"
+    return None
+  manifest_path = version_dir / MANIFEST_FILE
+  try:
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+  except ValueError:
+    return f"{manifest_path} is unreadable"
+  for name, split in builder.info.splits.items():
+    for path in map(epath.Path, split.filepaths):
+      recorded = manifest.get(path.name)
+      if not path.exists():
+        return f"{path} is missing"
+      if recorded and path.stat().length != recorded["bytes"]:
+        return f"{path} has {path.stat().length} bytes, not {recorded['bytes']}"
+      if thorough and recorded and _sha256(path) != recorded["sha256"]:
+        return f"{path} does not match its checksum"
+    if thorough:
+      try:
+        count = len(builder.as_data_source(split=name))
+      except Exception as error:  # the record reader raises several types
+        return f"the {name} records are unreadable ({type(error).__name__})"
+      if count != split.num_examples:
+        return f"the {name} split has {count} records, not {split.num_examples}"
+  return None
+
+
+def damaged_error(spec: DatasetSpec, data_dir: str, problem: str) -> DataDamagedError:
+  return DataDamagedError(
+      f"Dataset '{spec.name}' in {data_dir} is damaged: {problem}. Rebuild it with: "
+      f"{prepare_command(spec.name, data_dir, force=True)}")
+
+
+def prepare_if_needed(spec: DatasetSpec, data_dir: str) -> None:
+  """Makes a dataset that can be made on the spot (synthetic) when missing,
+  and remakes it when damaged."""
+  problem = find_damage(spec, data_dir)
+  if problem is None and is_prepared(spec, data_dir):
+    return
+  if problem is not None:
+    log.warning("Dataset %s is damaged (%s); making it again.", spec.name, problem)
+  else:
+    log.info("Preparing dataset %s in %s", spec.name, data_dir)
+  prepare(spec, data_dir, force=problem is not None)
 
 
 def _require_tensorflow(spec: DatasetSpec) -> None:
@@ -55,8 +148,10 @@ def _require_tensorflow(spec: DatasetSpec) -> None:
         "  pip install -e '.[prepare]'") from None
 
 
-def prepare(spec: DatasetSpec, data_dir: str, manual_dir: Optional[str] = None) -> None:
-  """Writes the dataset as array_record files under `data_dir`.
+def prepare(spec: DatasetSpec, data_dir: str, manual_dir: Optional[str] = None,
+            force: bool = False) -> None:
+  """Writes the dataset as array_record files under `data_dir`; `force`
+  deletes what is there first (the dataset's own version directory only).
 
   `manual_dir` holds raw files for datasets prepared offline; it defaults to
   the spec's own, or to a scratch dir that the spec's `fetch` fills. Files
@@ -71,6 +166,10 @@ def prepare(spec: DatasetSpec, data_dir: str, manual_dir: Optional[str] = None) 
       prepare(required, data_dir)
   if spec.needs_tensorflow:
     _require_tensorflow(spec)
+  builder = spec.builder(data_dir)
+  if force and epath.Path(builder.data_dir).exists():
+    epath.Path(builder.data_dir).rmtree()
+    builder = spec.builder(data_dir)
   with tempfile.TemporaryDirectory() as scratch:
     manual_dir = manual_dir or spec.manual_dir
     if spec.fetch is not None:
@@ -80,16 +179,17 @@ def prepare(spec: DatasetSpec, data_dir: str, manual_dir: Optional[str] = None) 
     if manual_dir:
       download_config = tfds.download.DownloadConfig(manual_dir=manual_dir)
       download_dir = os.path.join(scratch, "downloads")
-    spec.builder(data_dir).download_and_prepare(
+    builder.download_and_prepare(
         download_dir=download_dir, file_format="array_record",
         download_config=download_config)
+  _write_manifest(builder)
 
 
 def _not_prepared(spec: DatasetSpec, data_dir: str) -> DataNotPreparedError:
-  hint = f"\n{spec.prepare_hint}" if spec.prepare_hint else ""
+  hint = f" {spec.prepare_hint}" if spec.prepare_hint else ""
   return DataNotPreparedError(
-      f"Dataset '{spec.name}' is not prepared in {data_dir}. Prepare it with:\n"
-      f"  {prepare_command(spec.name, data_dir)}{hint}")
+      f"Dataset '{spec.name}' is not prepared in {data_dir}. Prepare it with: "
+      f"{prepare_command(spec.name, data_dir)}{hint}")
 
 
 def load_split(spec: DatasetSpec, split: str, data_dir: str) -> dict[str, np.ndarray]:
@@ -100,15 +200,34 @@ def load_split(spec: DatasetSpec, split: str, data_dir: str) -> dict[str, np.nda
   (`<split>.arrays.npz`, or `<split>.<name>.arrays.npz` for a collated spec);
   later reads load that file, which is much faster than decoding again.
   """
+  problem = find_damage(spec, data_dir)
+  if problem is not None:
+    raise damaged_error(spec, data_dir, problem)
   builder = spec.builder(data_dir)
   if not builder.is_prepared():
     raise _not_prepared(spec, data_dir)
   stem = split if spec.collate is None else f"{split}.{spec.name}"
   cache = os.path.join(builder.data_dir, f"{stem}.arrays.npz")
   if os.path.exists(cache):
-    with np.load(cache) as stored:
-      return dict(stored)
-  source = builder.as_data_source(split=split)
+    try:
+      with np.load(cache) as stored:
+        return dict(stored)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+      log.warning("%s is unreadable (%s); decoding the records again.", cache, error)
+  try:
+    columns = _decode_records(spec, builder.as_data_source(split=split))
+  except (OSError, RuntimeError, ValueError) as error:
+    raise damaged_error(spec, data_dir, f"the {split} records are unreadable "
+                        f"({_short_reason(error)})") from error
+  arrays = {key: np.concatenate(parts) for key, parts in columns.items()}
+  partial = f"{cache}.{os.getpid()}.tmp"
+  with open(partial, "wb") as f:
+    np.savez(f, **arrays)
+  os.replace(partial, cache)  # atomic: concurrent processes never see half a file
+  return arrays
+
+
+def _decode_records(spec: DatasetSpec, source) -> dict[str, list[np.ndarray]]:
   columns: dict[str, list[np.ndarray]] = {}
   for start in range(0, len(source), _READ_CHUNK):
     records = source.__getitems__(range(start, min(start + _READ_CHUNK, len(source))))
@@ -118,12 +237,12 @@ def load_split(spec: DatasetSpec, split: str, data_dir: str) -> dict[str, np.nda
       chunk = spec.collate(records)
     for key, value in chunk.items():
       columns.setdefault(key, []).append(value)
-  arrays = {key: np.concatenate(parts) for key, parts in columns.items()}
-  partial = f"{cache}.{os.getpid()}.tmp"
-  with open(partial, "wb") as f:
-    np.savez(f, **arrays)
-  os.replace(partial, cache)  # atomic: concurrent processes never see half a file
-  return arrays
+  return columns
+
+
+def _short_reason(error: BaseException) -> str:
+  lines = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {lines[0][:120]}" if lines else type(error).__name__
 
 
 def load_eval_split(spec: DatasetSpec, split: str, data_dir: str,
