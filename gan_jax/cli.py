@@ -20,6 +20,7 @@ from typing import Callable, Optional
 
 from absl import app, flags, logging
 
+from gan_jax import plugins
 from gan_jax.errors import UserError
 
 VERBOSE_ENV = "GAN_JAX_VERBOSE"
@@ -49,12 +50,61 @@ def exit_on_user_error(error: BaseException, verbose: bool) -> None:
 
 
 def _config_flag_value(argv: list[str]) -> Optional[str]:
+  return _flag_value(argv, CONFIG_FLAG)
+
+
+SAVED_CONFIG_MODULE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                   "saved_config.py")
+
+
+def _flag_value(argv: list[str], name: str) -> Optional[str]:
   for i, arg in enumerate(argv):
-    if arg.startswith(f"--{CONFIG_FLAG}="):
+    if arg.startswith(f"--{name}="):
       return arg.split("=", 1)[1]
-    if arg == f"--{CONFIG_FLAG}" and i + 1 < len(argv):
+    if arg == f"--{name}" and i + 1 < len(argv):
       return argv[i + 1]
   return None
+
+
+def recorded_plugins(workdir: Optional[str]) -> list[str]:
+  """The plugins a workdir's config.json names (resume, evaluate, sample)."""
+  import json
+
+  path = os.path.join(workdir or "", "config.json")
+  if not workdir or not os.path.isfile(path):
+    return []
+  try:
+    with open(path) as f:
+      return plugins.split(json.load(f).get("plugins", ""))
+  except ValueError:
+    return []  # reported where the config is read
+
+
+def prepare(argv: list[str]) -> list[str]:
+  """Before absl parses `argv`: imports the plugins (`--import` and those the
+  workdir records), so that the config has their entries; reads a saved
+  config.json given as `--config` (or `--rerun=WORKDIR`) through
+  gan_jax/saved_config.py; makes `configs` importable for a config file in a
+  repository's configs/ directory, wherever the command runs."""
+  plugins.import_all(plugins.in_argv(argv))
+  for flag in ("workdir", "rerun"):
+    plugins.import_all(recorded_plugins(_flag_value(argv, flag)), origin=f"--{flag}")
+  rerun = _flag_value(argv, "rerun")
+  if rerun is not None and _config_flag_value(argv) is None:
+    argv = [*argv, f"--{CONFIG_FLAG}={os.path.join(rerun, 'config.json')}"]
+  prepared = []
+  for arg in argv:
+    if arg.startswith(f"--{CONFIG_FLAG}=") and arg.endswith(".json"):
+      arg = f"--{CONFIG_FLAG}={SAVED_CONFIG_MODULE}:{arg.split('=', 1)[1]}"
+    prepared.append(arg)
+  config_value = _config_flag_value(prepared)
+  if config_value:
+    directory = os.path.dirname(os.path.abspath(config_value.partition(":")[0]))
+    if (os.path.basename(directory) == "configs"
+        and os.path.isfile(os.path.join(directory, "__init__.py"))
+        and os.path.dirname(directory) not in sys.path):
+      sys.path.append(os.path.dirname(directory))
+  return prepared
 
 
 def check_config_argument(value: str) -> None:
@@ -62,6 +112,10 @@ def check_config_argument(value: str) -> None:
   path, _, arg = value.partition(":")
   if not os.path.isfile(path):
     raise UserError(f"--{CONFIG_FLAG}: no config file {path}.")
+  if path == SAVED_CONFIG_MODULE:
+    if not os.path.isfile(arg):
+      raise UserError(f"--{CONFIG_FLAG}: no saved config {arg}.")
+    return
   if arg and arg not in CONFIG_ARGS:
     close = difflib.get_close_matches(arg, CONFIG_ARGS, n=1)
     hint = f" Did you mean ':{close[0]}'?" if close else ""
@@ -104,6 +158,7 @@ def parse_flags(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) ->
   """absl's flag parsing, with every parse failure a user error."""
   verbose = _verbose(argv)
   try:
+    argv = prepare(argv)
     config_value = _config_flag_value(argv) if CONFIG_FLAG in flag_values else None
     if config_value is not None:
       check_config_argument(config_value)
@@ -132,4 +187,7 @@ def run(main: Callable) -> None:
   if "verbose" not in flags.FLAGS:
     flags.DEFINE_bool("verbose", False, "On a user error, print the traceback too "
                       f"(also: {VERBOSE_ENV}=1).")
+  if plugins.FLAG not in flags.FLAGS:
+    flags.DEFINE_multi_string(plugins.FLAG, [], "Modules of your own to import first "
+                              "(module[,module]; repeatable); see gan_jax.plugins.")
   app.run(functools.partial(_guarded, main), flags_parser=parse_flags)

@@ -59,7 +59,7 @@ def generate(family, state, num_samples: int, seed: int, sample_fn=None,
   latents = np.asarray(jax.random.normal(jax.random.PRNGKey(seed),
                                          (num_samples, family.latent_dim)))
   if labels is None:
-    labels = cycling_labels(num_samples, getattr(family, "num_classes", 0))
+    labels = cycling_labels(num_samples, family.num_classes)
   sample = sample_fn or make_sampler(family, mesh)
   state = jax.device_put(state, step_lib.replicated(mesh))
   batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
@@ -121,7 +121,7 @@ def image_metrics(spec: DatasetSpec, family, samples: np.ndarray, data_dir: str,
 
   if not (spec.is_image and image_evaluation.has_reference_classifier(spec)):
     return {}
-  labels = cycling_labels(len(samples), getattr(family, "num_classes", 0))
+  labels = cycling_labels(len(samples), family.num_classes)
   return image_evaluation.reference_metrics(spec, samples, data_dir, labels=labels,
                                             seed=seed, with_floor=with_floor)
 
@@ -165,16 +165,15 @@ def evaluate_workdir(workdir: str, *, step: Optional[int] = None, num_samples: i
   mesh = step_lib.make_mesh()
   samples = generate(family, state, num_samples, seed, make_sampler(family, mesh, use_ema),
                      mesh=mesh)
-  generator = state.players.get("generator")
+  sampler = state.players[family.sampling_player]
   results = {"step": int(state.step), "num_samples": num_samples, "seed": seed,
              "dataset": spec.name, "config_sha256": provenance.config_hash(config),
-             "used_ema": bool(use_ema and generator is not None
-                              and generator.ema_params is not None),
+             "used_ema": bool(use_ema and sampler.ema_params is not None),
              **score_samples(spec, samples),
              **image_metrics(spec, family, samples, data_dir_for(config), seed)}
   if inception:
     results.update(inception_image_metrics(spec, samples, data_dir_for(config), seed))
-  if hasattr(family, "evaluate_batch"):
+  if family.evaluates_test_set:
     test = pipeline_lib.load_eval_split(spec, "test", data_dir_for(config))
     results.update(test_set_metrics(family, state, test["x"], seed))
     results["num_test_examples"] = len(test["x"])

@@ -115,7 +115,7 @@ def write_samples(family, state, spec, *, kind: str, output: str, num: int, seed
   if num < 1 or steps < 2:
     raise ConfigError(f"Need num >= 1 and steps >= 2 (got num={num}, steps={steps}).")
   os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
-  num_classes = getattr(family, "num_classes", 0)
+  num_classes = family.num_classes
   mesh = make_mesh()
   sample_fn = make_sampler(family, mesh)
   if kind == "raw":

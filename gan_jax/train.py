@@ -37,6 +37,7 @@ from gan_jax.data import dataset_spec, default_data_dir
 from gan_jax.data import pipeline as pipeline_lib
 from gan_jax.families import build_family
 from gan_jax.metric_writer import MetricWriter
+from gan_jax.optimizers import schedule_notes
 from gan_jax.registry import ConfigError
 from gan_jax.profiling import StepTraceWindow
 from gan_jax.step import (DEFAULT_CPU_LIBRARY_FUSIONS, check_global_batch, make_mesh,
@@ -129,7 +130,7 @@ class _Evaluator:
     self.classifier_metrics = config.eval.get("classifier_metrics", True)
     self.inception_metrics = evaluate_lib.inception_metrics_enabled(
         config.eval.get("inception_metrics", "auto"))
-    if hasattr(family, "evaluate_batch"):
+    if family.evaluates_test_set:
       self.evaluate_fn = jax.jit(family.evaluate_batch, static_argnums=3)
 
   def __call__(self, state, step: int) -> dict:
@@ -145,7 +146,7 @@ class _Evaluator:
           self.spec, samples, data_dir_for(self.config), self.config.eval.seed,
           with_floor=self.config.eval.get("floor", True)))
     results.update(self._tracked_parameters(state))
-    if hasattr(self.family, "evaluate_batch"):
+    if self.family.evaluates_test_set:
       results.update(evaluate_lib.test_set_metrics(
           self.family, state, self._test_set(), self.config.eval.seed,
           self.config.eval.get("iwae_samples", 1), self.evaluate_fn))
@@ -173,7 +174,7 @@ class _Evaluator:
     return self._test_images
 
   def _image_grid(self, state):
-    num_classes = getattr(self.family, "num_classes", 0)
+    num_classes = self.family.num_classes
     rows = num_classes or self.GRID_SIZE
     cols = self.GRID_SIZE
     latents = jax.random.normal(jax.random.PRNGKey(self.config.eval.seed),
@@ -193,10 +194,9 @@ class _Evaluator:
         frames.append(np.asarray(PIL.Image.open(os.path.join(self.sample_dir, name))))
     plots.save_gif(os.path.join(self.sample_dir, "progress.gif"), frames)
 
-  @staticmethod
-  def _tracked_parameters(state) -> dict:
-    """Scalar generator parameters (the toy example's theta1, theta2)."""
-    params = state.players["generator"].params if "generator" in state.players else {}
+  def _tracked_parameters(self, state) -> dict:
+    """Scalar parameters of the sampling player (the toy example's theta1, theta2)."""
+    params = state.players[self.family.sampling_player].params
     return {f"param/{k}": float(v) for k, v in params.items()
             if hasattr(v, "shape") and v.shape == ()}
 
@@ -210,16 +210,16 @@ def _check_finite(step: int, metrics: dict, checkpointer: Checkpointer):
                                f"stopped ({checkpointer.describe_latest()}).")
 
 
-def _warn_on_finished_schedules(config: ml_collections.ConfigDict) -> None:
-  """Decay schedules are fixed in steps by the config, so that a run resumes
-  (or is extended) on the schedule it started with; overriding only
-  num_train_steps past decay_steps trains the extra steps at learning rate 0."""
-  for player, optimizer in config.optimizer.items():
-    if optimizer.schedule != "constant" and optimizer.decay_steps < config.num_train_steps:
-      log.warning("optimizer.%s: the '%s' schedule ends at decay_steps=%d, before "
-                  "num_train_steps=%d; set --config.optimizer.%s.decay_steps to change it.",
-                  player, optimizer.schedule, optimizer.decay_steps,
-                  config.num_train_steps, player)
+def _check_code_version(config, workdir: str) -> None:
+  """One line when the run resumes on code other than its last launch's;
+  refused under `require_same_code`."""
+  difference = provenance.code_difference(workdir, config.get("plugins", ""))
+  if difference is None:
+    return
+  if config.get("require_same_code", False):
+    raise ConfigError(f"{workdir} was last launched on other code ({difference}); "
+                      "require_same_code=True refuses to resume it.")
+  log.warning("Resuming on other code than the last launch's: %s.", difference)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -233,7 +233,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   family = build_family(config, spec.example_shape)
   mesh = make_mesh()
   check_global_batch(config.batch_size, mesh, per_replica_multiple=family.pack_size)
-  _warn_on_finished_schedules(config)
+  for note in schedule_notes(config):
+    log.warning(note)
   lock = WorkdirLock(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
   with lock:
     return _train_locked(config, workdir, spec, family, mesh)
@@ -257,9 +258,11 @@ def _train_locked(config, workdir, spec, family, mesh) -> dict:
   else:
     state, position, resume_step = _initial_state(family, config, mesh), 0, None
   start_step = int(state.step)
+  if resume_step is not None:
+    _check_code_version(config, workdir)
   if jax.process_index() == 0:
     provenance.save_config(config, workdir)
-    provenance.save_environment(workdir, start_step)
+    provenance.save_environment(workdir, start_step, config.get("plugins", ""))
 
   writer = MetricWriter(workdir, resume_step=resume_step)
   evaluator = _Evaluator(family, spec, config, workdir, writer)

@@ -231,15 +231,3 @@ def test_profile_option_writes_a_trace_of_the_window(tmp_path, data_dir):
   traces = [os.path.join(root, name) for root, _, names in os.walk(tmp_path / "profile")
             for name in names if name.endswith(".xplane.pb")]
   assert len(traces) == 1 and os.path.getsize(traces[0]) > 0
-
-
-def test_warns_when_a_schedule_ends_before_the_run(caplog):
-  from gan_jax.train import _warn_on_finished_schedules
-
-  config = ring8.get_config()
-  config.num_train_steps = config.optimizer.generator.decay_steps * 2
-  config.optimizer.discriminator.decay_steps = config.num_train_steps
-  with caplog.at_level("WARNING", logger="gan_jax"):
-    _warn_on_finished_schedules(config)
-  warnings = [r.getMessage() for r in caplog.records]
-  assert len(warnings) == 1 and "optimizer.generator" in warnings[0]
