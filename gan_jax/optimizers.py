@@ -40,13 +40,17 @@ def schedule_length(config, num_train_steps: Optional[int]) -> int:
   return steps
 
 
-def schedule_notes(config) -> list[str]:
-  """One line per player whose explicit schedule length is not the run's."""
-  return [f"optimizer.{player}: the '{c.schedule}' schedule lasts decay_steps={c.decay_steps}, "
-          f"not num_train_steps={config.num_train_steps}; leave decay_steps=0 to follow "
-          "the run." for player, c in config.optimizer.items()
-          if c.schedule != "constant" and c.decay_steps
-          and c.decay_steps != config.num_train_steps]
+def schedule_note(config) -> Optional[str]:
+  """One line naming the players whose explicit schedule length is not the
+  run's; None when every schedule lasts the run."""
+  unlike = [f"optimizer.{player}.decay_steps={c.decay_steps}"
+            for player, c in config.optimizer.items()
+            if c.schedule != "constant" and c.decay_steps
+            and c.decay_steps != config.num_train_steps]
+  if not unlike:
+    return None
+  return (f"Learning-rate schedules that do not last the run's num_train_steps="
+          f"{config.num_train_steps}: {', '.join(unlike)} (decay_steps=0 follows the run).")
 
 
 def make_optimizer(config, num_train_steps: Optional[int] = None

@@ -37,7 +37,7 @@ from gan_jax.data import dataset_spec, default_data_dir
 from gan_jax.data import pipeline as pipeline_lib
 from gan_jax.families import build_family
 from gan_jax.metric_writer import MetricWriter
-from gan_jax.optimizers import schedule_notes
+from gan_jax.optimizers import schedule_note
 from gan_jax.registry import ConfigError
 from gan_jax.profiling import StepTraceWindow
 from gan_jax.step import (DEFAULT_CPU_LIBRARY_FUSIONS, check_global_batch, make_mesh,
@@ -233,8 +233,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   family = build_family(config, spec.example_shape)
   mesh = make_mesh()
   check_global_batch(config.batch_size, mesh, per_replica_multiple=family.pack_size)
-  for note in schedule_notes(config):
-    log.warning(note)
   lock = WorkdirLock(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
   with lock:
     return _train_locked(config, workdir, spec, family, mesh)
@@ -242,6 +240,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 def _train_locked(config, workdir, spec, family, mesh) -> dict:
   provenance.check_config(config, workdir)
+  note = schedule_note(config)
+  if note:
+    log.warning(note)
 
   arrays = load_training_data(spec, data_dir_for(config))
   pipeline = pipeline_lib.InputPipeline(

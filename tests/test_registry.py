@@ -196,11 +196,14 @@ def test_a_schedule_without_a_length_follows_the_run():
 
 
 def test_an_explicit_schedule_length_unlike_the_run_is_one_line():
-  from gan_jax.optimizers import schedule_notes
+  from gan_jax.optimizers import schedule_note
 
   c = ConfigDict(dict(num_train_steps=100, optimizer=dict(
       generator=opt_config(schedule="linear_decay", decay_steps=50).to_dict(),
       discriminator=opt_config(schedule="cosine").to_dict(),
       critic=opt_config(schedule="linear_decay", decay_steps=100).to_dict())))
-  notes = schedule_notes(c)
-  assert len(notes) == 1 and "optimizer.generator" in notes[0] and "decay_steps=50" in notes[0]
+  note = schedule_note(c)
+  assert "optimizer.generator.decay_steps=50" in note and "\n" not in note
+  assert "discriminator" not in note and "critic" not in note
+  c.optimizer.generator.decay_steps = 100
+  assert schedule_note(c) is None
