@@ -7,17 +7,16 @@ restored (state and data position) after checking that the config matches
 The loop dispatches steps without waiting for them. The host reads metrics
 back only every `log_every_steps` steps and before each checkpoint; then it
 checks every pending step's metrics for NaN/Inf, stopping at the first bad
-one without saving it. SIGTERM (how TPU preemption arrives) makes the loop
-save a checkpoint at the current step and return.
+one without saving it. SIGTERM (how TPU preemption arrives) or SIGINT makes
+the loop save a checkpoint and return; with several processes, all save the
+same step (`multihost.StopSignals`). Files that several processes read are
+written by process 0 between barriers (`multihost.on_first_process`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
-import signal
-import threading
 import time
 from typing import Optional
 
@@ -26,10 +25,9 @@ import ml_collections
 import numpy as np
 import PIL.Image
 import logging
-from jax.experimental import multihost_utils
 
 from gan_jax import evaluate as evaluate_lib
-from gan_jax import plots, provenance
+from gan_jax import multihost, plots, provenance
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.data import dataset_spec, default_data_dir
 from gan_jax.data import pipeline as pipeline_lib
@@ -46,22 +44,6 @@ MAX_STEPS_IN_FLIGHT = 2
 
 class NonFiniteLossError(FloatingPointError):
   """A logged metric became NaN or Inf; training stopped."""
-
-
-@dataclasses.dataclass
-class _Preemption:
-  requested: bool = False
-
-  def install(self):
-    if threading.current_thread() is not threading.main_thread():
-      return lambda: None
-    previous = signal.signal(signal.SIGTERM, self._handle)
-    return lambda: signal.signal(signal.SIGTERM, previous)
-
-  def _handle(self, signum, frame):
-    del signum, frame
-    log.warning("SIGTERM received: saving a checkpoint and stopping.")
-    self.requested = True
 
 
 def data_dir_for(config) -> str:
@@ -81,12 +63,16 @@ def resolved_dataset(config):
 
 def load_training_data(spec, data_dir: str) -> dict:
   """Reads the training split, generating synthetic datasets when missing."""
-  if spec.auto_prepare and not pipeline_lib.is_prepared(spec, data_dir):
-    if jax.process_index() == 0:
+  def prepare_and_read():
+    if spec.auto_prepare and not pipeline_lib.is_prepared(spec, data_dir):
       log.info("Preparing dataset %s in %s", spec.name, data_dir)
       pipeline_lib.prepare(spec, data_dir)
-    multihost_utils.sync_global_devices(f"prepared {spec.name}")
-  return pipeline_lib.load_split(spec, "train", data_dir)
+    return pipeline_lib.load_split(spec, "train", data_dir)
+
+  # Process 0 alone makes the dataset and its array cache; the others read
+  # them once it has finished.
+  arrays = multihost.on_first_process(prepare_and_read, f"preparing dataset {spec.name}")
+  return arrays if arrays is not None else pipeline_lib.load_split(spec, "train", data_dir)
 
 
 def _initial_state(family, config, mesh):
@@ -224,7 +210,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   mesh = make_mesh()
   check_global_batch(config.batch_size, mesh, per_replica_multiple=family.pack_size)
   _warn_on_finished_schedules(config)
-  provenance.check_and_save_config(config, workdir, write=jax.process_index() == 0)
+  # Every process checks against a saved config before any is written, so a
+  # mismatch stops them all alike; then process 0 writes while the others wait.
+  provenance.check_and_save_config(config, workdir, write=False)
+  multihost.on_first_process(
+      lambda: provenance.check_and_save_config(config, workdir, write=True),
+      f"writing the config to {workdir}")
 
   arrays = load_training_data(spec, data_dir_for(config))
   pipeline = pipeline_lib.InputPipeline(
@@ -240,15 +231,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   else:
     state, position = _initial_state(family, config, mesh), 0
   start_step = int(state.step)
-  if jax.process_index() == 0:
-    provenance.save_environment(workdir, start_step)
+  multihost.on_first_process(lambda: provenance.save_environment(workdir, start_step),
+                             f"writing the environment record to {workdir}")
 
   writer = MetricWriter(workdir, resume_step=resume_step)
   evaluator = _Evaluator(family, spec, config, workdir, writer)
   train_step = make_train_step(family, mesh, cpu_library_fusions=config.get(
       "cpu_library_fusions", DEFAULT_CPU_LIBRARY_FUSIONS))
-  preemption = _Preemption()
-  restore_signal = preemption.install()
   trace = StepTraceWindow(config.get("profile", {}), workdir)
 
   pending: list[tuple[int, dict]] = []
@@ -278,38 +267,41 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   step = start_step
   try:
-    if step < config.num_train_steps:
-      batches_iter = pipeline.iterate(position)
-      for next_position, batches in batches_iter:
-        trace.before_step(step + 1)
-        state, step_metrics = train_step(state, batches)
-        position = next_position
-        step += 1
-        trace.after_step(step, step_metrics)
-        pending.append((step, step_metrics))
-        if len(pending) > MAX_STEPS_IN_FLIGHT:
-          # Bounded dispatch-ahead: waits for an older step to finish (no
-          # transfer). Unbounded queues of collective programs can deadlock
-          # XLA:CPU's shared thread pool when devices are simulated.
-          jax.block_until_ready(pending[-MAX_STEPS_IN_FLIGHT - 1][1])
-        finished = step >= config.num_train_steps
-        stopping = finished or preemption.requested
-        saving = stopping or step % config.checkpoint_every_steps == 0
-        logging_step = finished or step % config.log_every_steps == 0
-        if saving or logging_step:
-          drain_metrics(step, write=logging_step)
-        if step % config.eval_every_steps == 0 or finished:
-          last_eval = evaluator(state, step)
-        if saving:
-          checkpointer.save(step, state, position)
-        if stopping:
-          break
-      batches_iter.close()
-    elif resume_step is not None:
-      last_eval = evaluator(state, step)
+    with multihost.StopSignals() as stop_signals:
+      if step < config.num_train_steps:
+        batches_iter = pipeline.iterate(position)
+        for next_position, batches in batches_iter:
+          trace.before_step(step + 1)
+          state, step_metrics = train_step(state, batches)
+          position = next_position
+          step += 1
+          trace.after_step(step, step_metrics)
+          pending.append((step, step_metrics))
+          if len(pending) > MAX_STEPS_IN_FLIGHT:
+            # Bounded dispatch-ahead: waits for an older step to finish (no
+            # transfer). Unbounded queues of collective programs can deadlock
+            # XLA:CPU's shared thread pool when devices are simulated.
+            jax.block_until_ready(pending[-MAX_STEPS_IN_FLIGHT - 1][1])
+          finished = step >= config.num_train_steps
+          # Asked at every step: in a cluster, JAX agrees on the stop step
+          # from the steps every process has asked at.
+          asked_to_stop = stop_signals.should_stop(step)
+          stopping = finished or asked_to_stop
+          saving = stopping or step % config.checkpoint_every_steps == 0
+          logging_step = finished or step % config.log_every_steps == 0
+          if saving or logging_step:
+            drain_metrics(step, write=logging_step)
+          if step % config.eval_every_steps == 0 or finished:
+            last_eval = evaluator(state, step)
+          if saving:
+            checkpointer.save(step, state, position)
+          if stopping:
+            break
+        batches_iter.close()
+      elif resume_step is not None:
+        last_eval = evaluator(state, step)
   finally:
     trace.close()
-    restore_signal()
     checkpointer.close()
     writer.close()
   return {"step": step, **last_eval}
