@@ -13,17 +13,31 @@ from __future__ import annotations
 
 import json
 import logging as std_logging
+import os
+import sys
+import traceback
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 from gan_jax import compilation_cache, multihost
+from gan_jax.registry import ConfigError
 from gan_jax.train import train_and_evaluate
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Where checkpoints, logs and samples go.", required=True)
 flags.mark_flags_as_required(["config"])
+
+
+def _end_now(error: Exception) -> None:
+  """Prints the traceback, then the cause as the last line, and ends the
+  process at once: after a failed checkpoint save, Orbax's background threads
+  wait minutes for signals that never come and would keep it alive."""
+  traceback.print_exception(error)
+  print(f"gan_jax.main failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+  sys.stdout.flush()
+  os._exit(1)
 
 
 def main(argv):
@@ -34,7 +48,12 @@ def main(argv):
   # Orbax logs every save at INFO; keep absl at WARNING and our progress at INFO.
   logging.set_verbosity(logging.WARNING)
   std_logging.getLogger("gan_jax").setLevel(std_logging.INFO)
-  result = train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  try:
+    result = train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except ConfigError:
+    raise
+  except Exception as error:  # noqa: BLE001 - reported, then the process ends
+    _end_now(error)
   if multihost.is_first_process():
     print(json.dumps(result, indent=2))
   multihost.leave()

@@ -24,10 +24,11 @@ import jax
 import ml_collections
 import numpy as np
 import PIL.Image
+from etils import epath
 import logging
 
 from gan_jax import evaluate as evaluate_lib
-from gan_jax import multihost, plots, provenance
+from gan_jax import multihost, plots, provenance, storage
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.data import dataset_spec, default_data_dir
 from gan_jax.data import pipeline as pipeline_lib
@@ -47,7 +48,7 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def data_dir_for(config) -> str:
-  return config.dataset.data_dir or default_data_dir()
+  return os.fspath(storage.resolve(config.dataset.data_dir or default_data_dir(), "data dir"))
 
 
 def resolved_dataset(config):
@@ -106,7 +107,7 @@ class _Evaluator:
 
   def __init__(self, family, spec, config, workdir, writer):
     self.family, self.spec, self.config, self.writer = family, spec, config, writer
-    self.sample_dir = os.path.join(workdir, "samples")
+    self.sample_dir = epath.Path(workdir) / "samples"
     self.mesh = make_mesh()
     self.sample_fn = evaluate_lib.make_sampler(family, self.mesh)
     self._test_images = None
@@ -128,8 +129,8 @@ class _Evaluator:
           self.family, state, self._test_set(), self.config.eval.seed,
           self.config.eval.get("iwae_samples", 1), self.evaluate_fn))
     if self.writer.active:
-      os.makedirs(self.sample_dir, exist_ok=True)
-      path = os.path.join(self.sample_dir, f"step_{step:07d}.png")
+      self.sample_dir.mkdir(parents=True, exist_ok=True)
+      path = self.sample_dir / f"step_{step:07d}.png"
       if samples.shape[1:] == (2,):
         means = None if self.spec.mixture is None else self.spec.mixture.means
         image = plots.scatter_png(path, samples, means, f"{self.spec.name}, step {step}")
@@ -166,10 +167,11 @@ class _Evaluator:
     """Rebuilds the GIF from the grids on disk up to `step`, so a resumed run's
     animation matches an uninterrupted one."""
     frames = []
-    for name in sorted(os.listdir(self.sample_dir)):
-      if name.startswith("step_") and name.endswith(".png") and int(name[5:12]) <= step:
-        frames.append(np.asarray(PIL.Image.open(os.path.join(self.sample_dir, name))))
-    plots.save_gif(os.path.join(self.sample_dir, "progress.gif"), frames)
+    for path in sorted(self.sample_dir.glob("step_*.png")):
+      if int(path.name[5:12]) <= step:
+        with path.open("rb") as f:
+          frames.append(np.asarray(PIL.Image.open(f)))
+    plots.save_gif(self.sample_dir / "progress.gif", frames)
 
   @staticmethod
   def _tracked_parameters(state) -> dict:
@@ -204,7 +206,8 @@ def _warn_on_finished_schedules(config: ml_collections.ConfigDict) -> None:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (or resumes) the run in `workdir`; returns the last evaluation."""
-  workdir = os.path.abspath(workdir)
+  workdir = storage.resolve(workdir, "workdir")
+  data_dir = data_dir_for(config)
   spec = resolved_dataset(config)
   family = build_family(config, spec.example_shape)
   mesh = make_mesh()
@@ -217,7 +220,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       lambda: provenance.check_and_save_config(config, workdir, write=True),
       f"writing the config to {workdir}")
 
-  arrays = load_training_data(spec, data_dir_for(config))
+  arrays = load_training_data(spec, data_dir)
   pipeline = pipeline_lib.InputPipeline(
       arrays, spec.preprocess, global_batch_size=config.batch_size,
       batches_per_step=family.batches_per_step, seed=config.seed, mesh=mesh)
