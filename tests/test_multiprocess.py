@@ -95,16 +95,23 @@ def _stopped_step(output):
           re.findall(r"^\[(\d)\] .*every process saves step (\d+)", output, re.M)}
 
 
-def _interrupt(workdir, send):
-  """Starts a never-ending ring8 run, lets it log a row, then calls
-  `send(process_ids)`; returns the step both processes stopped at."""
+def _logged_steps(workdir):
+  try:
+    return [row["step"] for row in read_metrics(workdir)]
+  except (FileNotFoundError, ValueError):  # not yet written, or a line half-written
+    return []
+
+
+def _interrupt(workdir, send, after_step=0):
+  """Starts (or resumes) a never-ending ring8 run, lets it log a row past
+  `after_step`, then calls `send(process_ids)`; returns the step both
+  processes stopped at."""
   launcher = subprocess.Popen(
       _launch_command(*RING8_FLAGS, f"--workdir={workdir}",
                       f"--config.num_train_steps={NEVER}"),
       cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-  metrics = os.path.join(workdir, "metrics.jsonl")
   deadline = time.time() + 300
-  while not (os.path.exists(metrics) and os.path.getsize(metrics) > 0):
+  while max(_logged_steps(workdir), default=0) <= after_step:
     assert time.time() < deadline and launcher.poll() is None, launcher.stdout.read()
     time.sleep(0.2)
   workers = sorted(psutil.Process(launcher.pid).children(),
@@ -134,7 +141,7 @@ def ring8_stopped_and_resumed(tmp_path_factory, ring8_arrays):
     time.sleep(1.5)
     os.kill(pids[1], signal.SIGTERM)
 
-  second = _interrupt(resumed, both_apart)
+  second = _interrupt(resumed, both_apart, after_step=first)
   assert second > first
   final = second + 3
   _launch(*RING8_FLAGS, f"--workdir={resumed}", f"--config.num_train_steps={final}")
