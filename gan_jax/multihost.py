@@ -109,6 +109,12 @@ def is_first_process() -> bool:
   return jax.process_index() == 0
 
 
+def barrier(name: str) -> None:
+  """Returns once every process has reached it (at once on one process)."""
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)
+
+
 def on_first_process(write: Callable[[], T], what: str) -> Optional[T]:
   """Runs `write` on process 0 only and returns its result there (None on the
   others) once it has finished; if it failed, every process raises."""

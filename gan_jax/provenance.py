@@ -100,8 +100,10 @@ def check_and_save_config(config: ml_collections.ConfigDict, workdir: str, *,
             "resume anyway.")
   if write:
     os.makedirs(workdir, exist_ok=True)
-    with open(path, "w") as f:
+    partial = f"{path}.{os.getpid()}.tmp"
+    with open(partial, "w") as f:
       json.dump(current, f, indent=2, sort_keys=True)
+    os.replace(partial, path)  # readers see the old file or the new one, never half
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:

@@ -216,6 +216,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   # Every process checks against a saved config before any is written, so a
   # mismatch stops them all alike; then process 0 writes while the others wait.
   provenance.check_and_save_config(config, workdir, write=False)
+  multihost.barrier("config checked")
   multihost.on_first_process(
       lambda: provenance.check_and_save_config(config, workdir, write=True),
       f"writing the config to {workdir}")

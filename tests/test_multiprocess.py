@@ -48,8 +48,15 @@ def _launch_command(*args, module="gan_jax.main"):
 def _launch(*args, module="gan_jax.main", timeout=600):
   result = subprocess.run(_launch_command(*args, module=module), cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=timeout)
-  assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+  assert result.returncode == 0, _last_lines(result.stdout + result.stderr)
   return result.stdout
+
+
+def _last_lines(output, count=25):
+  """Each process's last lines, without C++ stack frames: what a failure shows."""
+  lines = [line for line in output.splitlines() if not re.match(r"^\[\d\]\s+@", line)]
+  return "\n".join(line for prefix in ("[0]", "[1]", "[launch]")
+                   for line in [l for l in lines if l.startswith(prefix)][-count:])
 
 
 def _parsed_config(flags_given):
@@ -112,13 +119,13 @@ def _interrupt(workdir, send, after_step=0):
       cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   deadline = time.time() + 300
   while max(_logged_steps(workdir), default=0) <= after_step:
-    assert time.time() < deadline and launcher.poll() is None, launcher.stdout.read()
+    assert time.time() < deadline and launcher.poll() is None, _last_lines(launcher.stdout.read())
     time.sleep(0.2)
   workers = sorted(psutil.Process(launcher.pid).children(),
                    key=lambda p: next(a for a in p.cmdline() if a.startswith("--process_id")))
   send([w.pid for w in workers])
   output = launcher.communicate(timeout=300)[0]
-  assert launcher.returncode == 0, output[-4000:]
+  assert launcher.returncode == 0, _last_lines(output)
   stops = _stopped_step(output)
   assert set(stops) == {0, 1} and len(set(stops.values())) == 1, stops
   step = stops[0]
