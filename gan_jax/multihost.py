@@ -8,9 +8,11 @@ ends it first, with one line naming the coordinator and the timeout.
 
 Files. A file that one process writes and the others read (config.json, a
 synthetic dataset made on first use) is written by process 0 alone inside
-`on_first_process`: every process waits there until process 0 has finished,
-and learns whether it failed, so an error on process 0 ends every process
-with its message instead of leaving them waiting at the next collective.
+`on_first_process`: the others wait there until process 0 has finished, and
+learn whether it failed, so an error on process 0 ends every process with
+its message instead of leaving them waiting at the next collective. These
+waits go through the coordination service, not device collectives: Gloo
+(CPU) fails a collective whose processes arrive more than 30 s apart.
 
 Stopping. SIGTERM (how a pod's maintenance event or a scheduler's preemption
 arrives) and SIGINT make every process save the same step and stop. On one
@@ -35,12 +37,12 @@ from typing import Callable, Optional, TypeVar
 
 import jax
 from absl import app, flags
-import numpy as np
 from jax.experimental import multihost_utils
 
 log = logging.getLogger("gan_jax")
 T = TypeVar("T")
-_MESSAGE_BYTES = 2048
+_SYNC_TIMEOUT_MS = 60 * 60 * 1000  # process 0 may be making a dataset
+_DONE = "done"
 # JAX's own initialization timeout is set past the watchdog's, so that the
 # watchdog speaks first.
 _JAX_TIMEOUT_MARGIN_S = 60
@@ -109,38 +111,56 @@ def is_first_process() -> bool:
   return jax.process_index() == 0
 
 
-def barrier(name: str) -> None:
+def _coordination_client():
+  # The distributed runtime's client: its barriers and key-value store wait
+  # as long as asked, where a device collective on CPU (Gloo) fails once the
+  # processes arrive 30 s apart, as a slow start on a loaded host can make
+  # them. JAX has no public name for it.
+  from jax._src import distributed
+  return distributed.global_state.client
+
+
+class _SyncNames:
+  """Names for barriers and keys: every process makes the same calls in the
+  same order, so a per-process counter names them alike."""
+
+  def __init__(self):
+    self._count = 0
+
+  def next(self, label: str) -> str:
+    self._count += 1
+    return f"gan_jax/{self._count}/{label}"
+
+
+_names = _SyncNames()
+
+
+def barrier(label: str) -> None:
   """Returns once every process has reached it (at once on one process)."""
   if jax.process_count() > 1:
-    multihost_utils.sync_global_devices(name)
+    _coordination_client().wait_at_barrier(_names.next(label), _SYNC_TIMEOUT_MS)
 
 
 def on_first_process(write: Callable[[], T], what: str) -> Optional[T]:
   """Runs `write` on process 0 only and returns its result there (None on the
-  others) once it has finished; if it failed, every process raises."""
+  others, which return once it has finished); if it failed, every process
+  raises."""
   if jax.process_count() == 1:
     return write()
-  result, error = None, None
-  if is_first_process():
-    try:
-      result = write()
-    except Exception as raised:  # re-raised below, after the others have heard
-      error = raised
-  failure = _broadcast_text("" if error is None else f"{type(error).__name__}: {error}")
-  if error is not None:
-    raise error
-  if failure:
-    raise FirstProcessError(f"Process 0 failed {what}: {failure}")
+  key = _names.next(what)
+  client = _coordination_client()
+  if not is_first_process():
+    outcome = client.blocking_key_value_get(key, _SYNC_TIMEOUT_MS)
+    if outcome != _DONE:
+      raise FirstProcessError(f"Process 0 failed {what}: {outcome}")
+    return None
+  try:
+    result = write()
+  except Exception as error:
+    client.key_value_set(key, f"{type(error).__name__}: {error}")
+    raise
+  client.key_value_set(key, _DONE)
   return result
-
-
-def _broadcast_text(text: str) -> str:
-  """Process 0's `text` on every process (a collective: all must call it)."""
-  data = np.zeros(_MESSAGE_BYTES, np.int32)
-  encoded = text.encode()[:_MESSAGE_BYTES]
-  data[:len(encoded)] = np.frombuffer(encoded, np.uint8)
-  shared = np.asarray(multihost_utils.broadcast_one_to_all(data))
-  return bytes(shared[shared != 0].astype(np.uint8)).decode(errors="replace")
 
 
 class StopSignals:
