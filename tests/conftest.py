@@ -27,6 +27,27 @@ def data_dir(tmp_path_factory):
   return path
 
 
+SAMPLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+@pytest.fixture(scope="session")
+def real_sample():
+  """`load(name)`: the committed real images of tests/data/<name>_sample.npz
+  (the first 500 of each original IDX split; see its .json), as uint8
+  test_image/train_image (N, 28, 28, 1) and int32 test_label/train_label."""
+  import numpy as np
+
+  loaded = {}
+
+  def load(name):
+    if name not in loaded:
+      with np.load(os.path.join(SAMPLES_DIR, f"{name}_sample.npz")) as stored:
+        loaded[name] = dict(stored)
+    return loaded[name]
+
+  return load
+
+
 @pytest.fixture(scope="session")
 def ring8_arrays(data_dir):
   from gan_jax.data import DATASETS
