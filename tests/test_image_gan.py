@@ -40,6 +40,7 @@ def _run_steps(config, num_devices, num_steps=3):
   mesh = make_mesh(jax.devices()[:num_devices])
   family = gan.GANFamily.from_config(config, IMAGE_SHAPE)
   state = jax.jit(lambda: family.create_state(config), out_shardings=replicated(mesh))()
+  initial = jax.device_get(state.players)
   step_fn = make_train_step(family, mesh, donate=False)
   sharding = NamedSharding(mesh, BATCH_SPEC)
   generator_params, history = [], []
@@ -50,7 +51,7 @@ def _run_steps(config, num_devices, num_steps=3):
     state, metrics = step_fn(state, jax.device_put(batches, sharding))
     generator_params.append(jax.device_get(state.players["generator"].params))
     history.append(jax.device_get(metrics))
-  return state, history, generator_params
+  return state, history, generator_params, initial
 
 
 @pytest.fixture(scope="module")
@@ -60,21 +61,22 @@ def conditional_runs():
 
 
 def test_conditional_augmented_step_four_devices_match_one(conditional_runs):
-  config, (state4, metrics4, _), (state1, metrics1, _) = conditional_runs
-  budget = 0.05 * config.optimizer.generator.learning_rate * 3
+  _, (state4, metrics4, _, _), (state1, metrics1, _, initial) = conditional_runs
   for m4, m1 in zip(metrics4, metrics1):
     assert m4.keys() == m1.keys() and "reg_r1" in m4
     for key in m4:
       np.testing.assert_allclose(m4[key], m1[key], rtol=1e-4, atol=1e-5, err_msg=key)
   flat4 = jax.tree_util.tree_leaves_with_path(jax.device_get(state4.players))
   flat1 = jax.tree.leaves(jax.device_get(state1.players))
-  for (path, a), b in zip(flat4, flat1):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=budget,
-                               err_msg=jax.tree_util.keystr(path))
+  for (path, a), b, before in zip(flat4, flat1, jax.tree.leaves(initial)):
+    # Within 1 % of how far the three steps moved the leaf.
+    moved = np.max(np.abs(np.asarray(b, np.float64) - before))
+    assert np.max(np.abs(np.asarray(a, np.float64) - b)) <= 0.01 * moved, \
+        jax.tree_util.keystr(path)
 
 
 def test_ema_follows_its_recurrence(conditional_runs):
-  config, _, (state, _, params_after_step) = conditional_runs
+  config, _, (state, _, params_after_step, _) = conditional_runs
   decay, start = config.ema.decay, config.ema.start_step
   expected = params_after_step[0]  # step 0 < start: a copy
   for t, params in enumerate(params_after_step[1:], start=1):
