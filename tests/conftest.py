@@ -1,4 +1,5 @@
-"""Test setup: 4 forced CPU devices, and one prepared data dir per session."""
+"""Test setup: 4 forced CPU devices, a compilation cache kept between runs, one
+prepared data dir per session, and the committed real-image samples."""
 
 import os
 
@@ -7,13 +8,16 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_force_host_platform_device_count=4").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import tempfile  # noqa: E402
-
 import pytest  # noqa: E402
 
-# One persistent compilation cache per session, shared with the subprocesses
-# the tests launch: a resumed run reuses the straight run's programs.
-os.environ["GAN_JAX_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="gan_jax_xla_cache_")
+# A persistent compilation cache, shared with the subprocesses the tests
+# launch (a resumed run reuses the straight run's programs) and kept between
+# local runs: $GAN_JAX_COMPILATION_CACHE, else one apart from the training
+# runs' cache. JAX keys each entry by the program, the compile options and its
+# own version, so a changed test compiles afresh. A clean clone's first run
+# (CI) starts empty.
+os.environ.setdefault("GAN_JAX_COMPILATION_CACHE",
+                      os.path.expanduser("~/.cache/gan_jax/test_compilation_cache"))
 from gan_jax import compilation_cache  # noqa: E402
 
 compilation_cache.enable()

@@ -105,14 +105,34 @@ def _blobs(config):
   return config
 
 
+def _vae_config():
+  config = _blobs(vae_mnist.get_config("tiny"))
+  config.latent_dim = 2  # the manifold picture needs a 2-D latent space
+  return config
+
+
+# The straight runs, trained once: the resume tests and the picture tests share them.
+@pytest.fixture(scope="module")
+def conditional_workdir(tmp_path_factory, data_dir):
+  workdir = str(tmp_path_factory.mktemp("conditional"))
+  train_and_evaluate(_blobs(_conditional_config()), workdir)
+  return workdir
+
+
+@pytest.fixture(scope="module")
+def vae_workdir(tmp_path_factory, data_dir):
+  workdir = str(tmp_path_factory.mktemp("vae"))
+  train_and_evaluate(_vae_config(), workdir)
+  return workdir
+
+
 @pytest.mark.parametrize("name, make_config", [
-    ("conditional_dcgan", lambda: _blobs(_conditional_config())),
-    ("vae", lambda: _blobs(vae_mnist.get_config("tiny"))),
+    ("conditional", lambda: _blobs(_conditional_config())),
+    ("vae", _vae_config),
 ])
-def test_image_runs_resume_bitwise(tmp_path, data_dir, name, make_config,
+def test_image_runs_resume_bitwise(tmp_path, request, name, make_config,
                                    assert_same_checkpoints):
-  straight = str(tmp_path / f"{name}_straight")
-  train_and_evaluate(make_config(), straight)
+  straight = request.getfixturevalue(f"{name}_workdir")
   resumed = str(tmp_path / f"{name}_resumed")
   first_half = make_config()
   first_half.num_train_steps = 5
@@ -132,13 +152,6 @@ def test_image_runs_resume_bitwise(tmp_path, data_dir, name, make_config,
     gifs[1].seek(frame)
     np.testing.assert_array_equal(np.asarray(gifs[0].convert("RGB")),
                                   np.asarray(gifs[1].convert("RGB")))
-
-
-@pytest.fixture(scope="module")
-def conditional_workdir(tmp_path_factory, data_dir):
-  workdir = str(tmp_path_factory.mktemp("conditional"))
-  train_and_evaluate(_blobs(_conditional_config()), workdir)
-  return workdir
 
 
 def test_sample_cli_kinds(conditional_workdir, tmp_path):
@@ -170,12 +183,8 @@ def test_sample_cli_kinds(conditional_workdir, tmp_path):
                   num=4, seed=0, labels=["12"])
 
 
-def test_vae_picture_kinds(tmp_path, data_dir):
-  config = _blobs(vae_mnist.get_config("tiny"))
-  config.latent_dim = 2
-  workdir = str(tmp_path / "vae2d")
-  train_and_evaluate(config, workdir)
-  config, family, state = restore_for_inference(workdir)
+def test_vae_picture_kinds(tmp_path, vae_workdir):
+  config, family, state = restore_for_inference(vae_workdir)
   spec = resolved_dataset(config)
   test = np.random.default_rng(0).integers(0, 2, (20, *IMAGE_SHAPE)).astype(np.float32)
 
