@@ -60,6 +60,7 @@ def conditional_runs():
   return config, _run_steps(config, 4), _run_steps(config, 1)
 
 
+@pytest.mark.slow
 def test_conditional_augmented_step_four_devices_match_one(conditional_runs):
   _, (state4, metrics4, _, _), (state1, metrics1, _, initial) = conditional_runs
   for m4, m1 in zip(metrics4, metrics1):
@@ -75,6 +76,7 @@ def test_conditional_augmented_step_four_devices_match_one(conditional_runs):
         jax.tree_util.keystr(path)
 
 
+@pytest.mark.slow
 def test_ema_follows_its_recurrence(conditional_runs):
   config, _, (state, _, params_after_step, _) = conditional_runs
   decay, start = config.ema.decay, config.ema.start_step
@@ -126,6 +128,7 @@ def vae_workdir(tmp_path_factory, data_dir):
   return workdir
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, make_config", [
     ("conditional", lambda: _blobs(_conditional_config())),
     ("vae", _vae_config),
@@ -154,6 +157,7 @@ def test_image_runs_resume_bitwise(tmp_path, request, name, make_config,
                                   np.asarray(gifs[1].convert("RGB")))
 
 
+@pytest.mark.slow
 def test_sample_cli_kinds(conditional_workdir, tmp_path):
   config, family, state = restore_for_inference(conditional_workdir)
   spec = resolved_dataset(config)
@@ -183,6 +187,7 @@ def test_sample_cli_kinds(conditional_workdir, tmp_path):
                   num=4, seed=0, labels=["12"])
 
 
+@pytest.mark.slow
 def test_vae_picture_kinds(tmp_path, vae_workdir):
   config, family, state = restore_for_inference(vae_workdir)
   spec = resolved_dataset(config)

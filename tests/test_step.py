@@ -58,6 +58,7 @@ def _is_output_bias(path):
   return path.startswith("['discriminator']") and path.endswith("['Dense_3']['bias']")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss, optimizer, joint", [
   ("non_saturating", "adam", False),
   # RaSGAN ignores a constant shift of D's output, so D's output bias (and a
@@ -177,6 +178,7 @@ def test_noise_does_not_depend_on_device_count():
       np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.slow
 def test_state_is_donated():
   config = _config()
   mesh = make_mesh(jax.devices()[:2])
@@ -227,6 +229,7 @@ def test_adam_update_is_what_optax_computes():
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_cpu_library_fusions_are_validated_and_change_only_round_off():
   """The step compiled on XLA's own kernels ("none", the default) and with
   XLA:CPU's default library fusions computes the same update; an unknown
