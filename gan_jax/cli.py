@@ -94,7 +94,8 @@ def prepare(argv: list[str]) -> list[str]:
     argv = [*argv, f"--{CONFIG_FLAG}={os.path.join(rerun, 'config.json')}"]
   prepared = []
   for arg in argv:
-    if arg.startswith(f"--{CONFIG_FLAG}=") and arg.endswith(".json"):
+    if (arg.startswith(f"--{CONFIG_FLAG}=") and arg.endswith(".json")
+        and SAVED_CONFIG_MODULE not in arg):
       arg = f"--{CONFIG_FLAG}={SAVED_CONFIG_MODULE}:{arg.split('=', 1)[1]}"
     prepared.append(arg)
   config_value = _config_flag_value(prepared)

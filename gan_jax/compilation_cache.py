@@ -7,6 +7,7 @@ Compiled programs are kept in $GAN_JAX_COMPILATION_CACHE, else
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 import jax
 
@@ -17,7 +18,15 @@ def cache_dir() -> str:
   return os.environ.get(CACHE_ENV) or os.path.expanduser("~/.cache/gan_jax/jax_compilation_cache")
 
 
-def enable() -> str:
+def enable() -> Optional[str]:
+  """Turns the cache on; returns its directory, or None where it stays off.
+
+  It stays off on a multi-process CPU cluster: there a program found in the
+  cache on process 0 is compiled afresh on the others (only process 0 writes
+  entries), and Gloo fails a collective whose processes arrive more than
+  30 s apart, which a long compile on one process does."""
+  if jax.process_count() > 1 and jax.default_backend() == "cpu":
+    return None
   directory = cache_dir()
   jax.config.update("jax_compilation_cache_dir", directory)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

@@ -1,28 +1,31 @@
 """Evaluation: sample a trained model and score the samples.
 
-    python -m gan_jax.evaluate --workdir=DIR --output=FILE.json [--step=N]
+    python -m gan_jax.evaluate --workdir=DIR --output=FILE.json [--step=N] [--distributed]
 
 loads a checkpoint (default: the latest), draws `--num_samples` samples from a
 fixed seed with EMA weights where they exist, and writes the step and every
-metric that fits the dataset as JSON.
+metric that fits the dataset as JSON. With --distributed (see gan_jax.main)
+every process samples its share of each batch, every process gets the
+gathered samples and computes the metrics, and process 0 writes them.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import os
 from typing import Optional
 
 import jax
 import numpy as np
 from absl import flags
+from etils import epath
 
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gan_jax import cli
 from gan_jax import metrics as metrics_lib
+from gan_jax import multihost
 from gan_jax import step as step_lib
 from gan_jax.data import DatasetSpec
 from gan_jax.models import DATA_AXIS
@@ -198,15 +201,19 @@ def define_flags():
 
 def main(argv):
   del argv
+  multihost.join_from_flags()
   results = evaluate_workdir(FLAGS.workdir, step=FLAGS.step, num_samples=FLAGS.num_samples,
                              seed=FLAGS.seed, use_ema=FLAGS.use_ema,
                              inception=FLAGS.inception)
-  os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-  with open(FLAGS.output, "w") as f:
-    json.dump(results, f, indent=2)
-  print(json.dumps(results, indent=2))
+  if multihost.is_first_process():
+    output = epath.Path(FLAGS.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+  multihost.leave()
 
 
 if __name__ == "__main__":
   define_flags()
+  multihost.define_flags()
   cli.run(main)

@@ -1,4 +1,5 @@
-"""Pictures of generated samples: scatter plots, image grids, PNG and GIF files."""
+"""Pictures of generated samples: scatter plots, image grids, PNG and GIF files
+(written through etils.epath, so to local or remote paths)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from etils import epath  # noqa: E402
+from etils.epath import PathLike  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 LABEL_MARGIN = 4  # pixels of white around label text
 
 
-def scatter_png(path: str, samples: np.ndarray, means: np.ndarray | None,
+def scatter_png(path: PathLike, samples: np.ndarray, means: np.ndarray | None,
                 title: str) -> np.ndarray:
   """Generated 2-D points over the real modes; returns the image as HWC uint8."""
   fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
@@ -33,8 +36,7 @@ def scatter_png(path: str, samples: np.ndarray, means: np.ndarray | None,
   buffer = io.BytesIO()
   fig.savefig(buffer, format="png")
   plt.close(fig)
-  with open(path, "wb") as f:
-    f.write(buffer.getvalue())
+  epath.Path(path).write_bytes(buffer.getvalue())
   buffer.seek(0)
   return plt.imread(buffer, format="png")[..., :3].__mul__(255).astype(np.uint8)
 
@@ -113,12 +115,12 @@ def _add_labels(grid, height, width, padding, rows, cols, row_labels, col_labels
   return np.asarray(canvas)
 
 
-def save_png(path: str, image: np.ndarray) -> None:
+def save_png(path: PathLike, image: np.ndarray) -> None:
   """Writes an HW or HWC uint8 image."""
-  Image.fromarray(_checked_uint8(image)).save(path, format="PNG")
+  _write(path, lambda f: Image.fromarray(_checked_uint8(image)).save(f, format="PNG"))
 
 
-def save_gif(path: str, frames: Sequence[np.ndarray], duration_ms: int = 200,
+def save_gif(path: PathLike, frames: Sequence[np.ndarray], duration_ms: int = 200,
              loop: int = 0) -> None:
   """Writes uint8 frames of one shape as an animated GIF (loop=0: forever).
 
@@ -131,8 +133,16 @@ def save_gif(path: str, frames: Sequence[np.ndarray], duration_ms: int = 200,
   if len(shapes) != 1:
     raise ValueError(f"GIF frames differ in shape: {sorted(shapes)}.")
   images = [Image.fromarray(_checked_uint8(frame)) for frame in frames]
-  images[0].save(path, format="GIF", save_all=True, append_images=images[1:],
-                 duration=duration_ms, loop=loop)
+  _write(path, lambda f: images[0].save(f, format="GIF", save_all=True,
+                                        append_images=images[1:], duration=duration_ms,
+                                        loop=loop))
+
+
+def _write(path: PathLike, encode) -> None:
+  """Encodes into memory, then writes the bytes through epath (local or remote)."""
+  buffer = io.BytesIO()
+  encode(buffer)
+  epath.Path(path).write_bytes(buffer.getvalue())
 
 
 def _checked_uint8(image) -> np.ndarray:

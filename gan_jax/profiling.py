@@ -12,6 +12,7 @@ import logging
 import os
 
 import jax
+from etils import epath
 
 log = logging.getLogger("gan_jax")
 
@@ -23,7 +24,7 @@ class StepTraceWindow:
   def __init__(self, profile_config, workdir: str):
     self.first = int(profile_config.get("start_step", 0)) + 1
     self.last = self.first + int(profile_config.get("num_steps", 0)) - 1
-    self.directory = os.path.join(workdir, PROFILE_DIR)
+    self.directory = os.fspath(epath.Path(workdir) / PROFILE_DIR)
     self.active = False
 
   @property

@@ -8,18 +8,16 @@ moved aside, see `gan_jax.checkpoint`) after checking that the config matches
 The loop dispatches steps without waiting for them. The host reads metrics
 back only every `log_every_steps` steps and before each checkpoint; then it
 checks every pending step's metrics for NaN/Inf, stopping at the first bad
-one without saving it. SIGTERM (how TPU preemption arrives) makes the loop
-save a checkpoint at the current step and return.
+one without saving it. SIGTERM (how TPU preemption arrives) or SIGINT makes
+the loop save a checkpoint and return; with several processes, all save the
+same step (`multihost.StopSignals`). Files that several processes read are
+written by process 0 between barriers (`multihost.on_first_process`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import math
 import os
-import signal
-import threading
 import time
 from typing import Optional
 
@@ -27,11 +25,11 @@ import jax
 import ml_collections
 import numpy as np
 import PIL.Image
+from etils import epath
 import logging
-from jax.experimental import multihost_utils
 
 from gan_jax import evaluate as evaluate_lib
-from gan_jax import config_validation, plots, provenance
+from gan_jax import config_validation, multihost, plots, provenance, storage
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.data import dataset_spec, default_data_dir
 from gan_jax.data import pipeline as pipeline_lib
@@ -52,24 +50,8 @@ class NonFiniteLossError(FloatingPointError):
   """A logged metric became NaN or Inf; training stopped."""
 
 
-@dataclasses.dataclass
-class _Preemption:
-  requested: bool = False
-
-  def install(self):
-    if threading.current_thread() is not threading.main_thread():
-      return lambda: None
-    previous = signal.signal(signal.SIGTERM, self._handle)
-    return lambda: signal.signal(signal.SIGTERM, previous)
-
-  def _handle(self, signum, frame):
-    del signum, frame
-    log.warning("SIGTERM received: saving a checkpoint and stopping.")
-    self.requested = True
-
-
 def data_dir_for(config) -> str:
-  return config.dataset.data_dir or default_data_dir()
+  return os.fspath(storage.resolve(config.dataset.data_dir or default_data_dir(), "data dir"))
 
 
 def resolved_dataset(config):
@@ -85,11 +67,15 @@ def resolved_dataset(config):
 
 def load_training_data(spec, data_dir: str) -> dict:
   """Reads the training split, making synthetic datasets when missing or damaged."""
-  if spec.auto_prepare:
-    if jax.process_index() == 0:
+  def prepare_and_read():
+    if spec.auto_prepare:
       pipeline_lib.prepare_if_needed(spec, data_dir)
-    multihost_utils.sync_global_devices(f"prepared {spec.name}")
-  return pipeline_lib.load_split(spec, "train", data_dir)
+    return pipeline_lib.load_split(spec, "train", data_dir)
+
+  # Process 0 alone makes (or repairs) the dataset and its array cache; the
+  # others read them once it has finished.
+  arrays = multihost.on_first_process(prepare_and_read, f"preparing dataset {spec.name}")
+  return arrays if arrays is not None else pipeline_lib.load_split(spec, "train", data_dir)
 
 
 def _initial_state(family, config, mesh):
@@ -123,7 +109,7 @@ class _Evaluator:
 
   def __init__(self, family, spec, config, workdir, writer):
     self.family, self.spec, self.config, self.writer = family, spec, config, writer
-    self.sample_dir = os.path.join(workdir, "samples")
+    self.sample_dir = epath.Path(workdir) / "samples"
     self.mesh = make_mesh()
     self.sample_fn = evaluate_lib.make_sampler(family, self.mesh)
     self._test_images = None
@@ -151,8 +137,8 @@ class _Evaluator:
           self.family, state, self._test_set(), self.config.eval.seed,
           self.config.eval.get("iwae_samples", 1), self.evaluate_fn))
     if self.writer.active:
-      os.makedirs(self.sample_dir, exist_ok=True)
-      path = os.path.join(self.sample_dir, f"step_{step:07d}.png")
+      self.sample_dir.mkdir(parents=True, exist_ok=True)
+      path = self.sample_dir / f"step_{step:07d}.png"
       if samples.shape[1:] == (2,):
         means = None if self.spec.mixture is None else self.spec.mixture.means
         image = plots.scatter_png(path, samples, means, f"{self.spec.name}, step {step}")
@@ -189,10 +175,11 @@ class _Evaluator:
     """Rebuilds the GIF from the grids on disk up to `step`, so a resumed run's
     animation matches an uninterrupted one."""
     frames = []
-    for name in sorted(os.listdir(self.sample_dir)):
-      if name.startswith("step_") and name.endswith(".png") and int(name[5:12]) <= step:
-        frames.append(np.asarray(PIL.Image.open(os.path.join(self.sample_dir, name))))
-    plots.save_gif(os.path.join(self.sample_dir, "progress.gif"), frames)
+    for path in sorted(self.sample_dir.glob("step_*.png")):
+      if int(path.name[5:12]) <= step:
+        with path.open("rb") as f:
+          frames.append(np.asarray(PIL.Image.open(f)))
+    plots.save_gif(self.sample_dir / "progress.gif", frames)
 
   def _tracked_parameters(self, state) -> dict:
     """Scalar parameters of the sampling player (the toy example's theta1, theta2)."""
@@ -226,25 +213,33 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (or resumes) the run in `workdir`; returns the last evaluation.
 
   The config is checked in full before anything is written; the workdir is
-  locked for the run's life (`gan_jax.workdir_lock`)."""
-  workdir = os.path.abspath(workdir)
+  locked by process 0 for the run's life (`gan_jax.workdir_lock`)."""
+  workdir = storage.resolve(workdir, "workdir")
   config_validation.validate(config)
+  data_dir = data_dir_for(config)
   spec = resolved_dataset(config)
   family = build_family(config, spec.example_shape)
   mesh = make_mesh()
   check_global_batch(config.batch_size, mesh, per_replica_multiple=family.pack_size)
-  lock = WorkdirLock(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
-  with lock:
-    return _train_locked(config, workdir, spec, family, mesh)
+  lock = WorkdirLock(workdir)
+  multihost.on_first_process(lock.acquire, f"locking {workdir}")
+  try:
+    return _train_locked(config, workdir, data_dir, spec, family, mesh)
+  finally:
+    if multihost.is_first_process():
+      lock.release()
 
 
-def _train_locked(config, workdir, spec, family, mesh) -> dict:
+def _train_locked(config, workdir, data_dir, spec, family, mesh) -> dict:
+  # Every process checks against a saved config before any is written, so a
+  # mismatch stops them all alike.
   provenance.check_config(config, workdir)
   note = schedule_note(config)
-  if note:
+  if note and multihost.is_first_process():
     log.warning(note)
+  multihost.barrier("config checked")
 
-  arrays = load_training_data(spec, data_dir_for(config))
+  arrays = load_training_data(spec, data_dir)
   pipeline = pipeline_lib.InputPipeline(
       arrays, spec.preprocess, global_batch_size=config.batch_size,
       batches_per_step=family.batches_per_step, seed=config.seed, mesh=mesh)
@@ -261,16 +256,17 @@ def _train_locked(config, workdir, spec, family, mesh) -> dict:
   start_step = int(state.step)
   if resume_step is not None:
     _check_code_version(config, workdir)
-  if jax.process_index() == 0:
+
+  def write_records():
     provenance.save_config(config, workdir)
     provenance.save_environment(workdir, start_step, config.get("plugins", ""))
+
+  multihost.on_first_process(write_records, f"writing the config and environment to {workdir}")
 
   writer = MetricWriter(workdir, resume_step=resume_step)
   evaluator = _Evaluator(family, spec, config, workdir, writer)
   train_step = make_train_step(family, mesh, cpu_library_fusions=config.get(
       "cpu_library_fusions", DEFAULT_CPU_LIBRARY_FUSIONS))
-  preemption = _Preemption()
-  restore_signal = preemption.install()
   trace = StepTraceWindow(config.get("profile", {}), workdir)
 
   pending: list[tuple[int, dict]] = []
@@ -300,38 +296,41 @@ def _train_locked(config, workdir, spec, family, mesh) -> dict:
 
   step = start_step
   try:
-    if step < config.num_train_steps:
-      batches_iter = pipeline.iterate(position)
-      for next_position, batches in batches_iter:
-        trace.before_step(step + 1)
-        state, step_metrics = train_step(state, batches)
-        position = next_position
-        step += 1
-        trace.after_step(step, step_metrics)
-        pending.append((step, step_metrics))
-        if len(pending) > MAX_STEPS_IN_FLIGHT:
-          # Bounded dispatch-ahead: waits for an older step to finish (no
-          # transfer). Unbounded queues of collective programs can deadlock
-          # XLA:CPU's shared thread pool when devices are simulated.
-          jax.block_until_ready(pending[-MAX_STEPS_IN_FLIGHT - 1][1])
-        finished = step >= config.num_train_steps
-        stopping = finished or preemption.requested
-        saving = stopping or step % config.checkpoint_every_steps == 0
-        logging_step = finished or step % config.log_every_steps == 0
-        if saving or logging_step:
-          drain_metrics(step, write=logging_step)
-        if step % config.eval_every_steps == 0 or finished:
-          last_eval = evaluator(state, step)
-        if saving:
-          checkpointer.save(step, state, position)
-        if stopping:
-          break
-      batches_iter.close()
-    elif resume_step is not None:
-      last_eval = evaluator(state, step)
+    with multihost.StopSignals() as stop_signals:
+      if step < config.num_train_steps:
+        batches_iter = pipeline.iterate(position)
+        for next_position, batches in batches_iter:
+          trace.before_step(step + 1)
+          state, step_metrics = train_step(state, batches)
+          position = next_position
+          step += 1
+          trace.after_step(step, step_metrics)
+          pending.append((step, step_metrics))
+          if len(pending) > MAX_STEPS_IN_FLIGHT:
+            # Bounded dispatch-ahead: waits for an older step to finish (no
+            # transfer). Unbounded queues of collective programs can deadlock
+            # XLA:CPU's shared thread pool when devices are simulated.
+            jax.block_until_ready(pending[-MAX_STEPS_IN_FLIGHT - 1][1])
+          finished = step >= config.num_train_steps
+          # Asked at every step: in a cluster, JAX agrees on the stop step
+          # from the steps every process has asked at.
+          asked_to_stop = stop_signals.should_stop(step)
+          stopping = finished or asked_to_stop
+          saving = stopping or step % config.checkpoint_every_steps == 0
+          logging_step = finished or step % config.log_every_steps == 0
+          if saving or logging_step:
+            drain_metrics(step, write=logging_step)
+          if step % config.eval_every_steps == 0 or finished:
+            last_eval = evaluator(state, step)
+          if saving:
+            checkpointer.save(step, state, position)
+          if stopping:
+            break
+        batches_iter.close()
+      elif resume_step is not None:
+        last_eval = evaluator(state, step)
   finally:
     trace.close()
-    restore_signal()
     checkpointer.close()
     writer.close()
   return {"step": step, **last_eval}

@@ -1,4 +1,5 @@
-"""Test setup: 4 forced CPU devices, and one prepared data dir per session."""
+"""Test setup: 4 forced CPU devices, a compilation cache kept between runs, one
+prepared data dir per session, and the committed real-image samples."""
 
 import os
 
@@ -7,13 +8,16 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_force_host_platform_device_count=4").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import tempfile  # noqa: E402
-
 import pytest  # noqa: E402
 
-# One persistent compilation cache per session, shared with the subprocesses
-# the tests launch: a resumed run reuses the straight run's programs.
-os.environ["GAN_JAX_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="gan_jax_xla_cache_")
+# A persistent compilation cache, shared with the subprocesses the tests
+# launch (a resumed run reuses the straight run's programs) and kept between
+# local runs: $GAN_JAX_COMPILATION_CACHE, else one apart from the training
+# runs' cache. JAX keys each entry by the program, the compile options and its
+# own version, so a changed test compiles afresh. A clean clone's first run
+# (CI) starts empty.
+os.environ.setdefault("GAN_JAX_COMPILATION_CACHE",
+                      os.path.expanduser("~/.cache/gan_jax/test_compilation_cache"))
 from gan_jax import compilation_cache  # noqa: E402
 
 compilation_cache.enable()
@@ -25,6 +29,27 @@ def data_dir(tmp_path_factory):
   path = str(tmp_path_factory.mktemp("tfds"))
   os.environ["GAN_JAX_DATA_DIR"] = path
   return path
+
+
+SAMPLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+@pytest.fixture(scope="session")
+def real_sample():
+  """`load(name)`: the committed real images of tests/data/<name>_sample.npz
+  (the first 500 of each original IDX split; see its .json), as uint8
+  test_image/train_image (N, 28, 28, 1) and int32 test_label/train_label."""
+  import numpy as np
+
+  loaded = {}
+
+  def load(name):
+    if name not in loaded:
+      with np.load(os.path.join(SAMPLES_DIR, f"{name}_sample.npz")) as stored:
+        loaded[name] = dict(stored)
+    return loaded[name]
+
+  return load
 
 
 @pytest.fixture(scope="session")

@@ -10,26 +10,10 @@ import jax
 import numpy as np
 import optax
 import pytest
-from ml_collections import ConfigDict
 
 from gan_jax import classifier as classifier_lib
-from gan_jax.data import DATASETS, dataset_spec, default_data_dir
-from gan_jax.data import pipeline as pipeline_lib
 
-# Read at collection, before the `data_dir` fixture points the environment at
-# a scratch dir.
-PREPARED_DIR = default_data_dir()
-
-
-def prepared(name):
-  return DATASETS.get(name).builder(PREPARED_DIR).is_prepared()
-
-
-def first_test_images(name, count):
-  config = ConfigDict(dict(seed=0, dataset=dict(name=name, resolution=0,
-                                                preprocessing="symmetric")))
-  split = pipeline_lib.load_eval_split(dataset_spec(config), "test", PREPARED_DIR)
-  return split["x"][:count], split["label"][:count]
+SAMPLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
 
 @pytest.fixture(scope="module")
@@ -159,17 +143,27 @@ def test_a_few_train_steps_reduce_the_loss():
   assert losses[-1] < 0.5 * losses[0]
 
 
-@pytest.mark.skipif(not prepared("mnist"), reason=f"MNIST is not prepared in {PREPARED_DIR}")
-def test_mnist_accuracy_on_the_first_1000_test_images(mnist_classifier):
-  images, labels = first_test_images("mnist", 1000)
-  _, probabilities = classifier_lib.features_and_probabilities(mnist_classifier, images)
-  assert np.mean(probabilities.argmax(-1) == labels) >= 0.99
+# Measured on the committed samples: mnist 0.998, fashion_mnist 0.922 (0.9924 and
+# 0.9157 on the full test sets, as the provenance records).
+@pytest.mark.parametrize("name, floor", [("mnist", 0.95), ("fashion_mnist", 0.85)])
+def test_accuracy_on_the_committed_real_test_images(real_sample, name, floor):
+  sample = real_sample(name)
+  classifier = classifier_lib.load_classifier(name)
+  _, probabilities = classifier_lib.features_and_probabilities(
+      classifier, sample["test_image"], value_range=(0, 255))
+  assert np.mean(probabilities.argmax(-1) == sample["test_label"]) >= floor
 
 
-@pytest.mark.skipif(not prepared("fashion_mnist"),
-                    reason=f"Fashion-MNIST is not prepared in {PREPARED_DIR}")
-def test_fashion_mnist_accuracy_on_the_first_1000_test_images():
-  classifier = classifier_lib.load_classifier("fashion_mnist")
-  images, labels = first_test_images("fashion_mnist", 1000)
-  _, probabilities = classifier_lib.features_and_probabilities(classifier, images)
-  assert np.mean(probabilities.argmax(-1) == labels) >= 0.90
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_committed_samples_match_their_provenance(real_sample, name):
+  record = json.loads(open(os.path.join(SAMPLES_DIR, f"{name}_sample.json")).read())
+  with open(os.path.join(SAMPLES_DIR, f"{name}_sample.npz"), "rb") as f:
+    assert classifier_lib.sha256(f.read()) == record["npz_sha256"]
+  sample = real_sample(name)
+  assert {key: [list(value.shape), str(value.dtype)] for key, value in sample.items()} \
+      == record["arrays"]
+  assert set(record["files_sha256"]) == {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+                                         "train-images-idx3-ubyte.gz",
+                                         "train-labels-idx1-ubyte.gz"}
+  # Every class is there, none dominates.
+  assert np.bincount(sample["test_label"], minlength=10).min() >= 0.05 * len(sample["test_label"])

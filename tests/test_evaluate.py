@@ -2,12 +2,14 @@
 
 import jax
 import numpy as np
+import pytest
 
 from configs import dcgan_mnist
 from gan_jax import evaluate, gan
 from gan_jax.step import make_mesh, replicated
 
 
+@pytest.mark.slow
 def test_sharded_sampling_matches_one_device(monkeypatch):
   monkeypatch.setattr(evaluate, "SAMPLE_BATCH", 8)  # a full batch, then a padded one
   num_samples = 10

@@ -40,7 +40,11 @@ def _run_steps(config, num_devices, num_steps=3):
   mesh = make_mesh(jax.devices()[:num_devices])
   family = gan.GANFamily.from_config(config, IMAGE_SHAPE)
   state = jax.jit(lambda: family.create_state(config), out_shardings=replicated(mesh))()
-  step_fn = make_train_step(family, mesh, donate=False)
+  initial = jax.device_get(state.players)
+  # Donating, like the training loop: on 4 devices this is the program that
+  # `conditional_workdir`'s training compiles, so the compilation cache
+  # serves it once either has compiled it.
+  step_fn = make_train_step(family, mesh)
   sharding = NamedSharding(mesh, BATCH_SPEC)
   generator_params, history = [], []
   for t in range(num_steps):
@@ -50,7 +54,7 @@ def _run_steps(config, num_devices, num_steps=3):
     state, metrics = step_fn(state, jax.device_put(batches, sharding))
     generator_params.append(jax.device_get(state.players["generator"].params))
     history.append(jax.device_get(metrics))
-  return state, history, generator_params
+  return state, history, generator_params, initial
 
 
 @pytest.fixture(scope="module")
@@ -59,22 +63,25 @@ def conditional_runs():
   return config, _run_steps(config, 4), _run_steps(config, 1)
 
 
+@pytest.mark.slow
 def test_conditional_augmented_step_four_devices_match_one(conditional_runs):
-  config, (state4, metrics4, _), (state1, metrics1, _) = conditional_runs
-  budget = 0.05 * config.optimizer.generator.learning_rate * 3
+  _, (state4, metrics4, _, _), (state1, metrics1, _, initial) = conditional_runs
   for m4, m1 in zip(metrics4, metrics1):
     assert m4.keys() == m1.keys() and "reg_r1" in m4
     for key in m4:
       np.testing.assert_allclose(m4[key], m1[key], rtol=1e-4, atol=1e-5, err_msg=key)
   flat4 = jax.tree_util.tree_leaves_with_path(jax.device_get(state4.players))
   flat1 = jax.tree.leaves(jax.device_get(state1.players))
-  for (path, a), b in zip(flat4, flat1):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=budget,
-                               err_msg=jax.tree_util.keystr(path))
+  for (path, a), b, before in zip(flat4, flat1, jax.tree.leaves(initial)):
+    # Within 1 % of how far the three steps moved the leaf.
+    moved = np.max(np.abs(np.asarray(b, np.float64) - before))
+    assert np.max(np.abs(np.asarray(a, np.float64) - b)) <= 0.01 * moved, \
+        jax.tree_util.keystr(path)
 
 
+@pytest.mark.slow
 def test_ema_follows_its_recurrence(conditional_runs):
-  config, _, (state, _, params_after_step) = conditional_runs
+  config, _, (state, _, params_after_step, _) = conditional_runs
   decay, start = config.ema.decay, config.ema.start_step
   expected = params_after_step[0]  # step 0 < start: a copy
   for t, params in enumerate(params_after_step[1:], start=1):
@@ -103,14 +110,35 @@ def _blobs(config):
   return config
 
 
+def _vae_config():
+  config = _blobs(vae_mnist.get_config("tiny"))
+  config.latent_dim = 2  # the manifold picture needs a 2-D latent space
+  return config
+
+
+# The straight runs, trained once: the resume tests and the picture tests share them.
+@pytest.fixture(scope="module")
+def conditional_workdir(tmp_path_factory, data_dir):
+  workdir = str(tmp_path_factory.mktemp("conditional"))
+  train_and_evaluate(_blobs(_conditional_config()), workdir)
+  return workdir
+
+
+@pytest.fixture(scope="module")
+def vae_workdir(tmp_path_factory, data_dir):
+  workdir = str(tmp_path_factory.mktemp("vae"))
+  train_and_evaluate(_vae_config(), workdir)
+  return workdir
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name, make_config", [
-    ("conditional_dcgan", lambda: _blobs(_conditional_config())),
-    ("vae", lambda: _blobs(vae_mnist.get_config("tiny"))),
+    ("conditional", lambda: _blobs(_conditional_config())),
+    ("vae", _vae_config),
 ])
-def test_image_runs_resume_bitwise(tmp_path, data_dir, name, make_config,
+def test_image_runs_resume_bitwise(tmp_path, request, name, make_config,
                                    assert_same_checkpoints):
-  straight = str(tmp_path / f"{name}_straight")
-  train_and_evaluate(make_config(), straight)
+  straight = request.getfixturevalue(f"{name}_workdir")
   resumed = str(tmp_path / f"{name}_resumed")
   first_half = make_config()
   first_half.num_train_steps = 5
@@ -132,13 +160,7 @@ def test_image_runs_resume_bitwise(tmp_path, data_dir, name, make_config,
                                   np.asarray(gifs[1].convert("RGB")))
 
 
-@pytest.fixture(scope="module")
-def conditional_workdir(tmp_path_factory, data_dir):
-  workdir = str(tmp_path_factory.mktemp("conditional"))
-  train_and_evaluate(_blobs(_conditional_config()), workdir)
-  return workdir
-
-
+@pytest.mark.slow
 def test_sample_cli_kinds(conditional_workdir, tmp_path):
   config, family, state = restore_for_inference(conditional_workdir)
   spec = resolved_dataset(config)
@@ -168,12 +190,9 @@ def test_sample_cli_kinds(conditional_workdir, tmp_path):
                   num=4, seed=0, labels=["12"])
 
 
-def test_vae_picture_kinds(tmp_path, data_dir):
-  config = _blobs(vae_mnist.get_config("tiny"))
-  config.latent_dim = 2
-  workdir = str(tmp_path / "vae2d")
-  train_and_evaluate(config, workdir)
-  config, family, state = restore_for_inference(workdir)
+@pytest.mark.slow
+def test_vae_picture_kinds(tmp_path, vae_workdir):
+  config, family, state = restore_for_inference(vae_workdir)
   spec = resolved_dataset(config)
   test = np.random.default_rng(0).integers(0, 2, (20, *IMAGE_SHAPE)).astype(np.float32)
 

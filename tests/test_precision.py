@@ -179,6 +179,7 @@ def _finish_ring8_run(process, workdir):
   return losses, final
 
 
+@pytest.mark.slow
 def test_bf16_ring8_tracks_float32(tmp_path, ring8_arrays):  # ring8 prepared once, first
   runs = {dtype: _start_ring8_run(tmp_path / dtype, dtype) for dtype in ("float32", "bfloat16")}
   losses32, final32 = _finish_ring8_run(runs["float32"], tmp_path / "float32")

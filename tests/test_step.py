@@ -39,9 +39,11 @@ def _batches(step, n_critic=2):
 
 
 def _run(config, num_devices):
+  """(initial players, final state, per-step metrics) of NUM_STEPS steps."""
   mesh = make_mesh(jax.devices()[:num_devices])
   family = gan.GANFamily.from_config(config, (2,))
   state = jax.jit(lambda: family.create_state(config), out_shardings=replicated(mesh))()
+  initial = jax.device_get(state.players)
   step_fn = make_train_step(family, mesh)
   sharding = NamedSharding(mesh, BATCH_SPEC)
   history = []
@@ -49,40 +51,49 @@ def _run(config, num_devices):
     batches = jax.device_put(_batches(t, config.n_critic), sharding)
     state, metrics = step_fn(state, batches)
     history.append(jax.device_get(metrics))
-  return state, history
+  return initial, state, history
 
 
-@pytest.mark.parametrize("loss, param_tolerance, joint", [
-  # Every parameter has a real gradient: agreement far below one Adam step.
-  ("non_saturating", 0.05, False),
-  # RaSGAN ignores a constant shift of D's output, so D's last bias has a
-  # zero gradient and Adam scales its round-off up to ~lr per update. Its
+def _is_output_bias(path):
+  return path.startswith("['discriminator']") and path.endswith("['Dense_3']['bias']")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss, optimizer, joint", [
+  ("non_saturating", "adam", False),
+  # RaSGAN ignores a constant shift of D's output, so D's output bias (and a
+  # hidden unit's bias, where the unit is linear over the whole batch) has a
+  # zero gradient; Adam would scale its round-off up to ~lr per update, so
+  # this case uses SGD, which leaves such parameters where they are. Its
   # four-device run also judges real and fake in one D pass
   # (joint_discriminator_batch): the same function for this D, which has no
   # batch-dependent layer, so it must match the one-device two-pass run.
-  ("relativistic_average", 2.0, True),
+  ("relativistic_average", "sgd", True),
 ])
-def test_four_devices_match_one_device(loss, param_tolerance, joint):
+def test_four_devices_match_one_device(loss, optimizer, joint):
   config = _config()
   config.loss.name = loss
-  state1, metrics1 = _run(config, 1)
+  if optimizer == "sgd":
+    for player in ("generator", "discriminator"):
+      config.optimizer[player].update(name="sgd", b1=0.0, learning_rate=0.1)
+  initial, state1, metrics1 = _run(config, 1)
   config.joint_discriminator_batch = joint
-  state4, metrics4 = _run(config, 4)
-  lr = config.optimizer.generator.learning_rate
-  # Parameters may differ by this much (in units of total step size).
-  budget = param_tolerance * lr * NUM_STEPS * config.n_critic
+  _, state4, metrics4 = _run(config, 4)
   for m4, m1 in zip(metrics4, metrics1):
     assert m4.keys() == m1.keys()
     for key in m4:
-      if key in ("d_real", "d_fake", "p_real", "p_fake"):  # shift with D's bias
-        np.testing.assert_allclose(m4[key], m1[key], rtol=1e-5, atol=budget, err_msg=key)
-      else:
-        np.testing.assert_allclose(m4[key], m1[key], rtol=2e-5, atol=1e-6, err_msg=key)
+      np.testing.assert_allclose(m4[key], m1[key], rtol=2e-5, atol=1e-6, err_msg=key)
+  flat0 = jax.tree.leaves(initial)
   flat4 = jax.tree_util.tree_leaves_with_path(jax.device_get(state4.players))
   flat1 = jax.tree.leaves(jax.device_get(state1.players))
-  for (path, a), b in zip(flat4, flat1):
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=budget,
-                               err_msg=jax.tree_util.keystr(path))
+  for (path, a), b, before in zip(flat4, flat1, flat0):
+    path = jax.tree_util.keystr(path)
+    moved = np.max(np.abs(np.asarray(b, np.float64) - before))
+    if loss == "relativistic_average" and _is_output_bias(path):
+      assert moved < 1e-6  # no gradient: only round-off moves it
+      continue
+    # Measured: within 1e-5 of how far training moved the leaf.
+    assert np.max(np.abs(np.asarray(a, np.float64) - b)) <= 0.01 * moved, path
   assert int(state4.step) == NUM_STEPS
   # The state stays replicated on every device.
   for leaf in jax.tree.leaves(state4):
@@ -167,6 +178,7 @@ def test_noise_does_not_depend_on_device_count():
       np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.slow
 def test_state_is_donated():
   config = _config()
   mesh = make_mesh(jax.devices()[:2])
@@ -217,6 +229,7 @@ def test_adam_update_is_what_optax_computes():
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_cpu_library_fusions_are_validated_and_change_only_round_off():
   """The step compiled on XLA's own kernels ("none", the default) and with
   XLA:CPU's default library fusions computes the same update; an unknown

@@ -231,3 +231,52 @@ def test_profile_option_writes_a_trace_of_the_window(tmp_path, data_dir):
   traces = [os.path.join(root, name) for root, _, names in os.walk(tmp_path / "profile")
             for name in names if name.endswith(".xplane.pb")]
   assert len(traces) == 1 and os.path.getsize(traces[0]) > 0
+
+
+def test_sigint_stops_like_sigterm_and_a_second_one_aborts():
+  from gan_jax.multihost import StopSignals
+
+  with StopSignals() as stop_signals:
+    assert not stop_signals.should_stop(1)
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.1)  # Python runs the handler between bytecodes
+    assert stop_signals.should_stop(2)
+    # The next Ctrl-C takes the default action: the process ends at once.
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_DFL
+  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _read_only_launch(directory, command):
+  """`command` with `directory` read-only: a private read-only bind mount for
+  root (which ignores permissions), else the permissions."""
+  if os.geteuid() != 0:
+    os.chmod(directory, 0o555)
+    return command
+  probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+  if probe.returncode != 0:
+    pytest.skip("running as root without the rights to make a read-only mount")
+  script = f'mount --bind -o ro "$0" "$0" && exec "$@"'
+  return ["unshare", "-m", "sh", "-c", script, str(directory), *command]
+
+
+def test_a_failed_save_ends_the_run_at_once_with_its_cause(tmp_path, data_dir):
+  workdir = tmp_path / "run"
+  (workdir / "checkpoints").mkdir(parents=True)
+  command = _read_only_launch(
+      workdir / "checkpoints",
+      [sys.executable, "-m", "gan_jax.main", "--config=configs/ring8.py:tiny",
+       f"--workdir={workdir}", "--config.num_train_steps=10"])
+  start = time.time()
+  result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert time.time() - start < 120  # it waited about 300 s for Orbax's threads before
+  last_line = result.stderr.strip().splitlines()[-1]
+  assert "Read-only file system" in last_line or "Permission denied" in last_line, last_line
+
+
+@pytest.mark.parametrize("workdir", ["gs://bucket/runs/x", "memory://runs/x"])
+def test_a_uri_workdir_is_refused_before_anything_is_written(tmp_path, monkeypatch, workdir):
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(ConfigError, match="mount the bucket"):
+    train_and_evaluate(_tiny(), workdir)
+  assert os.listdir(tmp_path) == []  # no local folder named after the scheme
