@@ -41,9 +41,11 @@ MODEL_SECTIONS = {"generator": GENERATORS, "discriminator": DISCRIMINATORS,
                   "encoder": ENCODERS, "decoder": DECODERS}
 
 
-def registered_defaults(config: dict) -> dict[str, Any]:
+def registered_defaults(config: dict, *, unused: bool = True) -> dict[str, Any]:
   """Dotted key -> default of every registry-contributed entry `config` can
-  hold, for the components it names (unregistered names contribute none)."""
+  hold, for the components it names (unregistered names contribute none).
+  `unused=False` leaves out the entries of losses and regularisers the
+  config does not use or list, which depend on what happens to be imported."""
   defaults = {}
   for section, registry in MODEL_SECTIONS.items():
     name = config.get(section, {}).get("name")
@@ -51,17 +53,21 @@ def registered_defaults(config: dict) -> dict[str, Any]:
       defaults.update({f"{section}.{k}": v
                        for k, v in declared_options(registry.get(name)).items()})
   if "loss" in config:
-    for name in losses.ADVERSARIAL_LOSSES.names():
+    used = [config["loss"].get("name")] + list(config["loss"])
+    for name in losses.ADVERSARIAL_LOSSES.names() if unused else set(used) & set(
+        losses.ADVERSARIAL_LOSSES.names()):
       for option, value in losses.ADVERSARIAL_LOSSES.get(name).options:
         defaults[f"loss.{name}.{option}"] = value
   if "regularizers" in config:
     for name, entry in regularizers.regularizer_config().items():
+      if not unused and name not in config["regularizers"]:
+        continue
       defaults.update({f"regularizers.{name}.{k}": v for k, v in entry.items()})
   return defaults
 
 
-def _absent_meanings(config: dict) -> dict[str, Any]:
-  return {**ABSENT_MEANS, **registered_defaults(config)}
+def _absent_meanings(config: dict, unused: bool) -> dict[str, Any]:
+  return {**ABSENT_MEANS, **registered_defaults(config, unused=unused)}
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -76,10 +82,13 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
   return flat
 
 
-def complete(saved: dict) -> dict:
-  """`saved` with every absent key filled in with what its absence meant."""
+def complete(saved: dict, *, unused: bool = True) -> dict:
+  """`saved` with every absent key filled in with what its absence meant.
+  `unused=False` (reading a run's config) adds no entries for losses and
+  regularisers it does not name, so the result, and its hash, do not depend
+  on which plugins the reading process imported."""
   filled = copy.deepcopy(saved)
-  for key, value in _absent_meanings(saved).items():
+  for key, value in _absent_meanings(saved, unused).items():
     *parents, leaf = key.split(".")
     node = filled
     for part in parents:

@@ -117,7 +117,7 @@ def read_config(path) -> ml_collections.ConfigDict:
     raise UserError(f"No saved config {path}: is it a gan_jax workdir's {CONFIG_FILE}?")
   saved = _read_json(path)
   plugins.import_all(saved.get("plugins", ""), origin=str(path))
-  return ml_collections.ConfigDict(complete(saved))
+  return ml_collections.ConfigDict(complete(saved, unused=False))
 
 
 def load_config(workdir) -> ml_collections.ConfigDict:

@@ -38,14 +38,18 @@ def plugin_module(tmp_path, monkeypatch):
 def test_a_saved_config_imports_its_plugins_and_fills_absent_keys(plugin_module, tmp_path):
   saved = provenance.config_to_dict(ring8.get_config())
   saved["plugins"] = plugin_module
-  del saved["joint_discriminator_batch"], saved["regularizers"]["r1"]
+  saved["loss"]["name"] = "my_test_loss"
+  del saved["joint_discriminator_batch"], saved["regularizers"]["r1"]["every"]
   path = tmp_path / "config.json"
   path.write_text(json.dumps(saved))
   config = saved_config.get_config(str(path))
   assert "my_test_loss" in ADVERSARIAL_LOSSES
   assert config.loss.my_test_loss.margin == 2.0  # the plugin's declared default
   assert config.joint_discriminator_batch is False
-  assert config.regularizers.r1.weight == 0.0
+  assert config.regularizers.r1.every == 1
+  # Registered components the run does not name add nothing: its hash does
+  # not depend on what the reading process imported.
+  assert "gradient_penalty" in config.regularizers and "hinge" not in config.loss
 
 
 def test_a_missing_plugin_is_one_line_naming_the_fix(tmp_path):
