@@ -157,11 +157,11 @@ def inception_image_metrics(spec: DatasetSpec, samples: np.ndarray, data_dir: st
 
 def evaluate_workdir(workdir: str, *, step: Optional[int] = None, num_samples: int = 2500,
                      seed: int = 0, use_ema: bool = True, inception: bool = True) -> dict:
-  from gan_jax.train import resolved_dataset, restore_for_inference
+  from gan_jax.run import resolved_dataset, restore_for_inference
 
   from gan_jax import provenance
   from gan_jax.data import pipeline as pipeline_lib
-  from gan_jax.train import data_dir_for
+  from gan_jax.run import data_dir_for
 
   config, family, state = restore_for_inference(workdir, step)
   spec = resolved_dataset(config)

@@ -167,7 +167,7 @@ def write_samples(family, state, spec, *, kind: str, output: str, num: int, seed
 
 def main(argv):
   del argv
-  from gan_jax.train import restore_for_inference, resolved_dataset
+  from gan_jax.run import restore_for_inference, resolved_dataset
 
   check_output(FLAGS.kind, FLAGS.output)
   config, family, state = restore_for_inference(FLAGS.workdir, FLAGS.step)
@@ -175,7 +175,7 @@ def main(argv):
   test_images = None
   if FLAGS.kind in AUTOENCODER_KINDS[:2]:
     from gan_jax.data import pipeline as pipeline_lib
-    from gan_jax.train import data_dir_for
+    from gan_jax.run import data_dir_for
     test_images = pipeline_lib.load_eval_split(spec, "test", data_dir_for(config))["x"]
   samples = write_samples(family, state, spec, kind=FLAGS.kind, output=FLAGS.output,
                           num=FLAGS.num, seed=FLAGS.seed, steps=FLAGS.steps,

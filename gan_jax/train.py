@@ -17,9 +17,7 @@ written by process 0 between barriers (`multihost.on_first_process`).
 from __future__ import annotations
 
 import math
-import os
 import time
-from typing import Optional
 
 import jax
 import ml_collections
@@ -31,7 +29,6 @@ import logging
 from gan_jax import evaluate as evaluate_lib
 from gan_jax import config_validation, multihost, plots, provenance, storage
 from gan_jax.checkpoint import Checkpointer
-from gan_jax.data import dataset_spec, default_data_dir
 from gan_jax.data import pipeline as pipeline_lib
 from gan_jax.families import build_family
 from gan_jax.metric_writer import MetricWriter
@@ -40,6 +37,7 @@ from gan_jax.registry import ConfigError
 from gan_jax.profiling import StepTraceWindow
 from gan_jax.step import (DEFAULT_CPU_LIBRARY_FUSIONS, check_global_batch, make_mesh,
                           make_train_step, replicated)
+from gan_jax.run import data_dir_for, load_training_data, resolved_dataset
 from gan_jax.workdir_lock import WorkdirLock
 
 log = logging.getLogger("gan_jax")
@@ -50,51 +48,8 @@ class NonFiniteLossError(FloatingPointError):
   """A logged metric became NaN or Inf; training stopped."""
 
 
-def data_dir_for(config) -> str:
-  return os.fspath(storage.resolve(config.dataset.data_dir or default_data_dir(), "data dir"))
-
-
-def resolved_dataset(config):
-  """The dataset spec the config trains on, checked against the model's needs."""
-  spec = dataset_spec(config)
-  num_classes = config.get("num_classes", 0)
-  if num_classes > spec.num_classes:
-    raise ConfigError(
-        f"num_classes={num_classes}, but dataset '{spec.name}' has "
-        f"{spec.num_classes or 'no'} class labels.")
-  return spec
-
-
-def load_training_data(spec, data_dir: str) -> dict:
-  """Reads the training split, making synthetic datasets when missing or damaged."""
-  def prepare_and_read():
-    if spec.auto_prepare:
-      pipeline_lib.prepare_if_needed(spec, data_dir)
-    return pipeline_lib.load_split(spec, "train", data_dir)
-
-  # Process 0 alone makes (or repairs) the dataset and its array cache; the
-  # others read them once it has finished.
-  arrays = multihost.on_first_process(prepare_and_read, f"preparing dataset {spec.name}")
-  return arrays if arrays is not None else pipeline_lib.load_split(spec, "train", data_dir)
-
-
 def _initial_state(family, config, mesh):
   return jax.jit(lambda: family.create_state(config), out_shardings=replicated(mesh))()
-
-
-def restore_for_inference(workdir: str, step: Optional[int] = None):
-  """(config, family, state) from a workdir's saved config and a checkpoint."""
-  config = provenance.load_config(workdir)
-  spec = resolved_dataset(config)
-  family = build_family(config, spec.example_shape)
-  mesh = make_mesh()
-  abstract = jax.eval_shape(lambda: family.create_state(config))
-  checkpointer = Checkpointer(workdir, async_save=False)
-  try:
-    state, _ = checkpointer.restore(abstract, replicated(mesh), step)
-  finally:
-    checkpointer.close()
-  return config, family, state
 
 
 class _Evaluator:

@@ -55,7 +55,7 @@ def real_sample():
 @pytest.fixture(scope="session")
 def ring8_arrays(data_dir):
   from gan_jax.data import DATASETS
-  from gan_jax.train import load_training_data
+  from gan_jax.run import load_training_data
 
   return load_training_data(DATASETS.get("ring8"), data_dir)
 
@@ -66,7 +66,7 @@ def assert_same_checkpoints():
   import jax
   import numpy as np
 
-  from gan_jax.train import restore_for_inference
+  from gan_jax.run import restore_for_inference
 
   def check(workdir_a, workdir_b):
     _, _, a = restore_for_inference(workdir_a)

@@ -6,7 +6,7 @@ import pytest
 from configs import ring8, vae_mnist, ae_mnist
 from gan_jax.families import FAMILIES, build_family
 from gan_jax.family_check import check_contract
-from gan_jax.train import resolved_dataset
+from gan_jax.run import resolved_dataset
 
 # A tiny config of each registered family; a family registered without one
 # here fails the test below until it is added.

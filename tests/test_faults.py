@@ -31,7 +31,7 @@ from gan_jax.families import build_family
 from gan_jax.metric_writer import METRICS_FILE, MetricWriter, read_metrics
 from gan_jax.registry import ConfigError
 from gan_jax.step import make_mesh, replicated
-from gan_jax.train import restore_for_inference, train_and_evaluate
+from gan_jax.run import restore_for_inference, train_and_evaluate
 from gan_jax.workdir_lock import WorkdirLock, WorkdirLockedError
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -387,7 +387,7 @@ def test_the_real_cli_prints_one_line_without_traceback(tmp_path):
 
 def test_sample_checks_its_arguments(finished_run, tmp_path, capsys):
   from gan_jax.sample import write_samples
-  from gan_jax.train import resolved_dataset
+  from gan_jax.run import resolved_dataset
 
   config, family, state = restore_for_inference(finished_run)
   spec = resolved_dataset(config)
