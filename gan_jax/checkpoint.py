@@ -33,6 +33,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 from jax.sharding import NamedSharding
 
+from gan_jax import multihost
 from gan_jax.errors import UserError
 from gan_jax.state import all_finite
 
@@ -230,16 +231,20 @@ class Checkpointer:
 
   def _move_aside(self, step: int) -> epath.Path:
     source = self.directory / str(step)
-    destination = self.rejected_directory / str(step)
-    if jax.process_index() == 0:
+
+    def move() -> epath.Path:
       self.rejected_directory.mkdir(parents=True, exist_ok=True)
-      suffix = 1
+      destination, suffix = self.rejected_directory / str(step), 1
       while destination.exists():
         destination = self.rejected_directory / f"{step}.{suffix}"
         suffix += 1
       source.rename(destination)
+      return destination
+
+    # Process 0 moves it while the others wait, so that none reloads before.
+    destination = multihost.on_first_process(move, f"moving checkpoint {step} aside")
     self._manager.reload()
-    return destination
+    return destination or self.rejected_directory / str(step)
 
   def wait(self) -> None:
     self._manager.wait_until_finished()
