@@ -24,7 +24,8 @@ from gan_jax import config_schema, provenance
 from gan_jax.evaluate import evaluate_workdir
 from gan_jax.families import build_family
 from gan_jax.sample import write_samples
-from gan_jax.train import resolved_dataset, restore_for_inference, train_and_evaluate
+from gan_jax.run import resolved_dataset, restore_for_inference
+from gan_jax.train import train_and_evaluate
 
 FIXTURES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "fixtures",
                                          "config_versions", "*.json")))

@@ -16,7 +16,8 @@ from gan_jax import gan
 from gan_jax.registry import ConfigError
 from gan_jax.sample import write_samples
 from gan_jax.step import BATCH_SPEC, make_mesh, make_train_step, replicated
-from gan_jax.train import resolved_dataset, restore_for_inference, train_and_evaluate
+from gan_jax.run import resolved_dataset, restore_for_inference
+from gan_jax.train import train_and_evaluate
 
 BATCH = 16
 IMAGE_SHAPE = (28, 28, 1)

@@ -26,7 +26,8 @@ from gan_jax.data.pipeline import _ShuffledBatchSource
 from gan_jax.evaluate import evaluate_workdir
 from gan_jax.launch import free_port
 from gan_jax.metric_writer import read_metrics
-from gan_jax.train import restore_for_inference, train_and_evaluate
+from gan_jax.run import restore_for_inference
+from gan_jax.train import train_and_evaluate
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NEVER = 10**6

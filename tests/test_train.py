@@ -17,7 +17,8 @@ from gan_jax import losses
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.metric_writer import read_metrics
 from gan_jax.registry import ConfigError
-from gan_jax.train import NonFiniteLossError, restore_for_inference, train_and_evaluate
+from gan_jax.run import restore_for_inference
+from gan_jax.train import NonFiniteLossError, train_and_evaluate
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
