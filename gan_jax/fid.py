@@ -24,31 +24,33 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from typing import Optional
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from gan_jax import inception, inception_metrics, inception_weights
+from gan_jax import cli, inception, inception_metrics
+from gan_jax.errors import UserError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("output", None, "JSON file to write the results to.")
-flags.DEFINE_bool("save_stats", False, "Write the first input's statistics to the second "
-                  "path (.npz) instead of comparing.")
-flags.DEFINE_string("value_range", None, "LOW,HIGH of the image values (default: detected).")
-flags.DEFINE_string("data_dir", None, "Data dir of prepared datasets and weights (default: "
-                    "$GAN_JAX_DATA_DIR or ~/tensorflow_datasets).")
-flags.DEFINE_string("inception_weights", None, "Your own copy of the weights: an .npz in "
-                    "gan_jax's layout or jax-fid's pickle (default: the prepared ones).")
-flags.DEFINE_integer("seed", 0, "Seed of the KID subsets.")
+
+
+def define_flags():
+  """The command line's flags; defined only when run, so importing the module
+  defines no global flags."""
+  flags.DEFINE_string("output", None, "JSON file to write the results to.")
+  flags.DEFINE_bool("save_stats", False, "Write the first input's statistics to the second "
+                    "path (.npz) instead of comparing.")
+  flags.DEFINE_string("value_range", None, "LOW,HIGH of the image values (default: detected).")
+  flags.DEFINE_string("data_dir", None, "Data dir of prepared datasets and weights (default: "
+                      "$GAN_JAX_DATA_DIR or ~/tensorflow_datasets).")
+  flags.DEFINE_string("inception_weights", None, "Your own copy of the weights: an .npz in "
+                      "gan_jax's layout or jax-fid's pickle (default: the prepared ones).")
+  flags.DEFINE_integer("seed", 0, "Seed of the KID subsets.")
+
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
-class UserError(ValueError):
-  """A mistake in the command line or its inputs: one line, exit status 2."""
 
 
 def detect_value_range(images: np.ndarray) -> tuple[float, float]:
@@ -164,19 +166,14 @@ def run(a: str, b: str, *, data_dir: str, value_range: Optional[tuple[float, flo
 
 def main(argv):
   if len(argv) != 3:
-    print("Usage: python -m gan_jax.fid A B [--output=F.json] (or --save_stats A OUT.npz)",
-          file=sys.stderr)
-    sys.exit(2)
+    raise UserError("usage: python -m gan_jax.fid A B [--output=F.json] "
+                    "(or --save_stats A OUT.npz)")
   from gan_jax.data import default_data_dir
 
-  try:
-    results = run(argv[1], argv[2], data_dir=FLAGS.data_dir or default_data_dir(),
-                  value_range=parse_value_range(FLAGS.value_range),
-                  weights_path=FLAGS.inception_weights, save_stats=FLAGS.save_stats,
-                  seed=FLAGS.seed)
-  except (UserError, inception_weights.InceptionWeightsError) as error:
-    print("gan_jax.fid: " + " ".join(str(error).split()), file=sys.stderr)
-    sys.exit(2)
+  results = run(argv[1], argv[2], data_dir=FLAGS.data_dir or default_data_dir(),
+                value_range=parse_value_range(FLAGS.value_range),
+                weights_path=FLAGS.inception_weights, save_stats=FLAGS.save_stats,
+                seed=FLAGS.seed)
   text = json.dumps(results, indent=2)
   print(text)
   if FLAGS.output:
@@ -186,4 +183,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  define_flags()
+  cli.run(main)

