@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from configs import dcgan_mnist, ring8, sngan_mnist, vae_mnist
-from gan_jax import precision
 from gan_jax.data import dataset_spec
 from gan_jax.families import build_family
 from gan_jax.metric_writer import read_metrics
@@ -46,18 +45,6 @@ def _dcgan_bf16():
   config.discriminator.batch_norm = True
   spec = dataset_spec(config)
   return config, build_family(config, spec.example_shape), spec
-
-
-def _all_equations(jaxpr):
-  """The jaxpr's equations and those of the jaxprs nested in them (the
-  strided convolutions sit inside custom-derivative calls)."""
-  for eqn in jaxpr.eqns:
-    yield eqn
-    for value in eqn.params.values():
-      for inner in value if isinstance(value, (tuple, list)) else (value,):
-        inner = getattr(inner, "jaxpr", inner)  # a ClosedJaxpr's Jaxpr
-        if hasattr(inner, "eqns"):
-          yield from _all_equations(inner)
 
 
 WEIGHTED_LAYERS = (nn.Dense, nn.Conv, nn.ConvTranspose, SNDense, SNConv)
