@@ -3,7 +3,6 @@ config, unknown options are refused, and losses and regularisers that ask for
 keys get per-example keys drawn for the global batch."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.sharding import NamedSharding

@@ -2,7 +2,6 @@
 (the command-line path end to end is in test_extending_cli.py)."""
 
 import json
-import os
 import sys
 import textwrap
 

@@ -256,7 +256,7 @@ def _read_only_launch(directory, command):
   probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
   if probe.returncode != 0:
     pytest.skip("running as root without the rights to make a read-only mount")
-  script = f'mount --bind -o ro "$0" "$0" && exec "$@"'
+  script = 'mount --bind -o ro "$0" "$0" && exec "$@"'
   return ["unshare", "-m", "sh", "-c", script, str(directory), *command]
 
 
