@@ -8,7 +8,8 @@ Cases (a config at one batch size, fed one fixed batch of random data):
   dcgan_mnist_b64, dcgan_mnist_b256  configs/dcgan_mnist.py, with each
       convolution implementation: "xla" (nn.ConvTranspose in G, nn.Conv in D)
       and "phase" (gan_jax.models.transposed_conv's PhaseConvTranspose and
-      PhaseGradientConv: generator.conv_transpose and discriminator.conv).
+      PhaseGradientConv), set on the built models whatever gan_jax.backend
+      would choose on this platform.
   sngan_cifar10_b64  the SN-GAN ResNet on 32x32x3 arrays (CIFAR-10 is not
       available offline), hinge loss, narrower than the paper's by default
       (--sngan_features) to fit the suite's few minutes on a CPU.
@@ -73,16 +74,15 @@ from ml_collections import ConfigDict
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import cdcgan_mnist, dcgan_mnist, ring8, sngan_cifar10, sngan_mnist  # noqa: E402
-from gan_jax import provenance  # noqa: E402
+from gan_jax import backend, provenance  # noqa: E402
 from gan_jax.data import DataNotPreparedError, dataset_spec, default_data_dir  # noqa: E402
 from gan_jax.data.pipeline import InputPipeline, load_split  # noqa: E402
 from gan_jax.families import build_family  # noqa: E402
-from gan_jax.models import DISCRIMINATORS, GENERATORS  # noqa: E402
 from gan_jax.step import make_mesh, make_train_step, replicated  # noqa: E402
 
 REFERENCE = "xla"
-# A variant is "<conv implementation>" (G's conv_transpose and, where D has the
-# field, D's conv), optionally followed by "/<compute_dtype>"
+# A variant is "<conv implementation>" (the kernel form of every model that
+# has a strided (transposed) convolution), optionally followed by "/<compute_dtype>"
 # and "/joint" (one D pass over real and fake: config.joint_discriminator_batch).
 BF16 = "bfloat16"
 JOINT = "joint"
@@ -99,9 +99,10 @@ flags.DEFINE_list("sngan_features", ["32", "32"],
                   "SN-GAN generator and discriminator widths of sngan_cifar10_b64 "
                   "(the paper's, which the *_full cases use: 256,128).")
 flags.DEFINE_string("output", "benchmarks/results/step_suite.json", "JSON output.")
-flags.DEFINE_string("cpu_library_fusions", "none",
-                    "Ops XLA:CPU hands to YNNPACK (gan_jax.step.CPU_LIBRARY_FUSIONS); "
-                    "'xla_default' measures XLA's default.")
+flags.DEFINE_enum("cpu_library_fusions", backend.CPU_LIBRARY_FUSIONS_CHOSEN,
+                  list(backend.CPU_LIBRARY_FUSIONS),
+                  "Ops XLA:CPU hands to YNNPACK (gan_jax.backend.CPU_LIBRARY_FUSIONS); "
+                  "'xla_default' measures XLA's default.")
 flags.DEFINE_integer("cpu_devices", 0, "On a CPU: split it into this many XLA devices "
                      "(jax_num_cpu_devices) and run every step data-parallel over them; "
                      "0 keeps JAX's default, one device using every core.")
@@ -157,14 +158,8 @@ CASES = {case.name: case for case in (
 
 
 def apply_variant(config: ConfigDict, variant: str) -> ConfigDict:
-  """The config with the variant's transposed convolutions, compute dtype and
-  discriminator passes."""
-  conv_transpose, *options = variant.split("/")
-  # G's conv_transpose and D's conv share their two names: "xla", "phase".
-  for player, registry, field in ((config.generator, GENERATORS, "conv_transpose"),
-                                  (config.discriminator, DISCRIMINATORS, "conv")):
-    if field in {f.name for f in dataclasses.fields(registry.get(player.name))}:
-      player[field] = conv_transpose
+  """The config with the variant's compute dtype and discriminator passes."""
+  _, *options = variant.split("/")
   config.joint_discriminator_batch = JOINT in options
   dtypes = [option for option in options if option != JOINT]
   config.compute_dtype = dtypes[0] if dtypes else "float32"
@@ -228,12 +223,27 @@ def peak_rss_bytes() -> int:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
+def kernel_forms(family, form: str) -> dict:
+  """{field of the family: its model with every strided (transposed)
+  convolution in `form`}, for the models that have one."""
+  models = {}
+  for field in dataclasses.fields(family):
+    model = getattr(family, field.name)
+    options = {f.name for f in dataclasses.fields(model)} if dataclasses.is_dataclass(
+        model) else set()
+    kinds = options & {backend.CONV, backend.CONV_TRANSPOSE}
+    if kinds:
+      models[field.name] = model.clone(**{kind: form for kind in kinds})
+  return models
+
+
 def build_variant(config: ConfigDict, variant: str):
   """(config, family, mesh, batches) of a config's variant; the batches are
   random values in the data's range: throughput does not depend on them."""
   config = apply_variant(config, variant)
   spec = dataset_spec(config)
   family = build_family(config, spec.example_shape)
+  family = dataclasses.replace(family, **kernel_forms(family, variant.split("/")[0]))
   shape = (family.batches_per_step, config.batch_size, *spec.example_shape)
   rng = np.random.default_rng(0)
   batches = {"x": rng.uniform(-1, 1, shape).astype(np.float32)}
@@ -262,9 +272,10 @@ class CompiledStep:
     self.state = jax.jit(lambda: family.create_state(config),
                          out_shardings=replicated(mesh))()
     start = time.perf_counter()
-    self.compiled = make_train_step(
-        family, mesh, cpu_library_fusions=FLAGS.cpu_library_fusions).lower(
-            self.state, self.batches).compile()
+    options = (backend.cpu_compiler_options(FLAGS.cpu_library_fusions)
+               if backend.mesh_platform(mesh) == "cpu" else {})
+    self.compiled = make_train_step(family, mesh, compiler_options=options).lower(
+        self.state, self.batches).compile()
     self.compile_seconds = time.perf_counter() - start
     self.examples_per_step = config.batch_size * family.batches_per_step
     self.flops = float(self.compiled.cost_analysis().get("flops", 0.0))

@@ -27,10 +27,9 @@ def get_config(arg=None):
   c.batch_size = 64
   c.num_train_steps = 6000
   c.latent_dim = 64
-  c.generator = module_config(GENERATORS, "dcgan", base_features=32, kernel_size=4,
-                              conv_transpose="phase")
+  c.generator = module_config(GENERATORS, "dcgan", base_features=32, kernel_size=4)
   c.discriminator = module_config(DISCRIMINATORS, "dcgan", base_features=32, kernel_size=4,
-                                  batch_norm=True, spectral_norm=False, conv="phase")
+                                  batch_norm=True, spectral_norm=False)
   c.loss.name = "non_saturating"
   for player in (c.optimizer.generator, c.optimizer.discriminator):
     player.learning_rate = 2e-4

@@ -48,8 +48,6 @@ def get_config(arg=None):
   # normalises both with shared statistics; the generator update then passes
   # the real batch too. Without batch-dependent layers, the same function.
   c.joint_discriminator_batch = False
-  # Ops XLA:CPU gives to YNNPACK: "none", "dots" or "xla_default" (gan_jax.step).
-  c.cpu_library_fusions = "none"
   c.weight_clip = 0.0
   c.optimizer = ConfigDict(dict(generator=optimizer(), discriminator=optimizer()))
   c.log_every_steps = 100

@@ -26,7 +26,7 @@ def get_config(arg=None):
   c.encoder = module_config(ENCODERS, "conv", features=(32, 64), kernel_size=3,
                             hidden_units=256)
   c.decoder = module_config(DECODERS, "conv", features=(32, 64), kernel_size=3,
-                            hidden_units=256, conv_transpose="phase")
+                            hidden_units=256)
   c.autoencoder = ConfigDict(dict(likelihood="bernoulli", beta=1.0, gaussian_variance=1.0,
                                   learn_variance=False, iwae_samples=100))
   c.optimizer = ConfigDict(dict(autoencoder=default.optimizer(learning_rate=1e-3, b1=0.9)))

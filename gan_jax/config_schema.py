@@ -10,15 +10,20 @@ One rule decides what a key absent from an older `config.json` meant:
   value that computes what runs without them computed (which is not always
   today's default).
 
-`complete(saved)` fills both in; resuming, evaluating and sampling read saved
-configs through it, so adding a registered component or a listed key never
-stops an older workdir from working. A new key that is neither must be added
-to `ABSENT_MEANS` (`tests/test_config_versions.py` fails until it is).
+Keys older configs recorded that no longer configure anything are listed in
+`RETIRED_KEYS`, with what they meant; reading a config drops them.
+
+`complete(saved)` does both; resuming, evaluating and sampling read saved
+configs through it, so adding a registered component or a listed key, or
+retiring one, never stops an older workdir from working. A new key that is
+neither must be added to `ABSENT_MEANS` (`tests/test_config_versions.py`
+fails until it is).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 from gan_jax import losses, regularizers
@@ -33,8 +38,18 @@ ABSENT_MEANS = {
     "ema.decay": 0.0,
     "ema.start_step": 0,
     "joint_discriminator_batch": False,
-    # Before the key (commit 34641e8), XLA:CPU chose its library kernels itself.
-    "cpu_library_fusions": "xla_default",
+}
+# Backend choices older configs recorded (gan_jax.backend now makes them per
+# platform and records them in environment-<step>.json). Each changed float
+# round-off only: a run resumed with the backend's choice continues the same
+# function, bitwise as before on CPU where it recorded the shipped configs'
+# values ("none", "phase"). A model option is retired only for models that no
+# longer declare it.
+RETIRED_KEYS = {
+    "cpu_library_fusions": "ops XLA:CPU handed to YNNPACK: none, dots or xla_default",
+    "generator.conv_transpose": "form of G's transposed convolutions: xla or phase",
+    "decoder.conv_transpose": "form of the decoder's transposed convolutions: xla or phase",
+    "discriminator.conv": "form of D's strided convolutions: xla or phase",
 }
 # Config sections that name a registered model, and its registry.
 MODEL_SECTIONS = {"generator": GENERATORS, "discriminator": DISCRIMINATORS,
@@ -82,12 +97,27 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
   return flat
 
 
+def _retired(config: dict, key: str) -> bool:
+  """Whether `config`'s `key` is retired: listed, and if a model's option,
+  of a registered model that no longer declares it."""
+  section, _, option = key.rpartition(".")
+  if key not in RETIRED_KEYS or section not in MODEL_SECTIONS:
+    return key in RETIRED_KEYS
+  registry, name = MODEL_SECTIONS[section], config.get(section, {}).get("name")
+  return name in registry and option not in declared_options(registry.get(name))
+
+
 def complete(saved: dict, *, unused: bool = True) -> dict:
-  """`saved` with every absent key filled in with what its absence meant.
-  `unused=False` (reading a run's config) adds no entries for losses and
-  regularisers it does not name, so the result, and its hash, do not depend
-  on which plugins the reading process imported."""
+  """`saved` without its retired keys, and with every absent key filled in
+  with what its absence meant. `unused=False` (reading a run's config) adds
+  no entries for losses and regularisers it does not name, so the result,
+  and its hash, do not depend on which plugins the reading process imported."""
   filled = copy.deepcopy(saved)
+  for key in RETIRED_KEYS:
+    *parents, leaf = key.split(".")
+    node = functools.reduce(lambda node, part: node.get(part, {}), parents, filled)
+    if leaf in node and _retired(saved, key):
+      del node[leaf]
   for key, value in _absent_meanings(saved, unused).items():
     *parents, leaf = key.split(".")
     node = filled
@@ -132,7 +162,6 @@ DESCRIPTIONS = {
     "compute_dtype": "float32, or bfloat16 forward passes (parameters stay float32)",
     "joint_discriminator_batch": "D judges real and fake in one pass (shared batch-norm "
                                  "statistics)",
-    "cpu_library_fusions": "ops XLA:CPU gives to YNNPACK: none, dots, xla_default",
     "loss.name": "adversarial loss (gan_jax.losses.ADVERSARIAL_LOSSES)",
     "loss.label_smoothing": "one-sided label smoothing s: real label 1 - s",
     "regularizers.*.weight": "weight of this D regulariser; 0: off",

@@ -35,8 +35,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import inception_weights
-from gan_jax import step as step_lib
+from gan_jax import backend, inception_weights
 from gan_jax.models import DATA_AXIS
 
 INPUT_SIZE = 299
@@ -303,9 +302,10 @@ def _forward(params, levels, resize_h, resize_w):
 
 @functools.lru_cache(maxsize=None)
 def _jitted_forward(mesh: Mesh):
-  # The project's CPU kernel choice (gan_jax.step): XLA's own convolutions
-  # ran this network 1.8x faster than the YNNPACK ones of XLA's default.
-  return jax.jit(_forward, compiler_options=step_lib.compiler_options(mesh) or None)
+  # The step's compiler options (gan_jax.backend): on CPU, XLA's own
+  # convolutions ran this network 1.8x faster than the YNNPACK ones of XLA's default.
+  return jax.jit(_forward,
+                 compiler_options=backend.compiler_options(backend.mesh_platform(mesh)) or None)
 
 
 def features(extractor: InceptionExtractor, images, *,

@@ -1,8 +1,9 @@
 """What a run ran with: its resolved config and its environment, in the workdir.
 
 `config.json` is the resolved config; a restart on the same workdir compares
-against it. `environment.json` records package versions, XLA flags, devices
-and the host's processor, one file per launch (`environment-<step>.json`).
+against it. `environment.json` records package versions, XLA flags and the
+backend's choices (`gan_jax.backend`: compiler options, kernel forms),
+devices and the host's processor, one file per launch (`environment-<step>.json`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import jax
 import ml_collections
 from etils import epath
 
-from gan_jax import code_version, plugins
+from gan_jax import backend, code_version, plugins
 from gan_jax.config_schema import complete, effective, flatten
 from gan_jax.errors import UserError
 from gan_jax.registry import ConfigError
@@ -32,9 +33,6 @@ RESUME_SAFE_KEYS = frozenset({
     "keep_checkpoints", "allow_config_change", "require_same_code",
     # Which modules are imported: what they register is named by other keys.
     "plugins",
-    # Kernel forms: the same function, computed with different round-off.
-    "cpu_library_fusions", "generator.conv_transpose", "decoder.conv_transpose",
-    "discriminator.conv",
 })
 # Evaluation only reads the state, so its settings may change between resumes.
 RESUME_SAFE_PREFIXES = ("eval.", "profile.")
@@ -150,6 +148,7 @@ def environment(plugin_names: str = "") -> dict:
       "packages": versions,
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
       "jax_backend": jax.default_backend(),
+      "backend_choices": backend.record(),
       "process_count": jax.process_count(),
       "devices": [f"{d.platform}:{d.id} {d.device_kind} (process {d.process_index})"
                   for d in jax.devices()],

@@ -35,13 +35,14 @@ the input pipeline (see `gan_jax.data.pipeline`).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from gan_jax import backend
 from gan_jax.model_family import ModelFamily
 from gan_jax.models import DATA_AXIS
 from gan_jax.registry import ConfigError
@@ -85,37 +86,13 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
-# Which ops XLA:CPU hands to the YNNPACK library (config.cpu_library_fusions).
-# Its default includes convolutions, whose YNNPACK kernels made the DCGAN step
-# 1.4-1.6x slower than XLA's own (Eigen) ones (benchmarks/step_suite.py);
-# "none" keeps every op on XLA's own kernels, which in one process was also
-# as fast as YNNPACK dots for the DCGAN ("dots") and 1.34x faster for the
-# 2-D MLP GAN. The choice changes float round-off, so it is part of the
-# config: a run resumes with the kernels it started with.
-CPU_LIBRARY_FUSIONS = {
-    "none": "",
-    "dots": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT",
-    "xla_default": None,
-}
-DEFAULT_CPU_LIBRARY_FUSIONS = "none"
-
-
-def compiler_options(mesh: Mesh, cpu_library_fusions: str = DEFAULT_CPU_LIBRARY_FUSIONS) -> dict:
-  """XLA options for the step's compilation on `mesh`'s platform."""
-  if cpu_library_fusions not in CPU_LIBRARY_FUSIONS:
-    raise ConfigError(f"Unknown cpu_library_fusions '{cpu_library_fusions}'; valid: "
-                      f"{', '.join(CPU_LIBRARY_FUSIONS)}.")
-  fusion_types = CPU_LIBRARY_FUSIONS[cpu_library_fusions]
-  if mesh.devices.flat[0].platform != "cpu" or fusion_types is None:
-    return {}
-  return {"xla_cpu_experimental_ynn_fusion_type": fusion_types}
-
-
 def make_train_step(family: ModelFamily, mesh: Mesh, *, donate: bool = True,
-                    cpu_library_fusions: str = DEFAULT_CPU_LIBRARY_FUSIONS
+                    compiler_options: Optional[dict] = None
                     ) -> Callable[[TrainState, PyTree], tuple[TrainState, dict]]:
-  """Returns `train_step(state, batches) -> (state, metrics)`, jitted."""
-  options = compiler_options(mesh, cpu_library_fusions)
+  """Returns `train_step(state, batches) -> (state, metrics)`, jitted with
+  `compiler_options` (default: `gan_jax.backend`'s for the mesh's platform)."""
+  if compiler_options is None:
+    compiler_options = backend.compiler_options(backend.mesh_platform(mesh))
   sharded_update = jax.shard_map(
       family.replica_update, mesh=mesh,
       in_specs=(P(), BATCH_SPEC, NOISE_SPEC), out_specs=(P(), P()))
@@ -128,4 +105,4 @@ def make_train_step(family: ModelFamily, mesh: Mesh, *, donate: bool = True,
     return sharded_update(state, batches, noise)
 
   return jax.jit(train_step, donate_argnums=(0,) if donate else (),
-                 compiler_options=options or None)
+                 compiler_options=compiler_options or None)

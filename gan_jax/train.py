@@ -35,8 +35,7 @@ from gan_jax.metric_writer import MetricWriter
 from gan_jax.optimizers import schedule_note
 from gan_jax.registry import ConfigError
 from gan_jax.profiling import StepTraceWindow
-from gan_jax.step import (DEFAULT_CPU_LIBRARY_FUSIONS, check_global_batch, make_mesh,
-                          make_train_step, replicated)
+from gan_jax.step import check_global_batch, make_mesh, make_train_step, replicated
 from gan_jax.run import data_dir_for, load_training_data, resolved_dataset
 from gan_jax.workdir_lock import WorkdirLock
 
@@ -220,8 +219,7 @@ def _train_locked(config, workdir, data_dir, spec, family, mesh) -> dict:
 
   writer = MetricWriter(workdir, resume_step=resume_step)
   evaluator = _Evaluator(family, spec, config, workdir, writer)
-  train_step = make_train_step(family, mesh, cpu_library_fusions=config.get(
-      "cpu_library_fusions", DEFAULT_CPU_LIBRARY_FUSIONS))
+  train_step = make_train_step(family, mesh)
   trace = StepTraceWindow(config.get("profile", {}), workdir)
 
   pending: list[tuple[int, dict]] = []

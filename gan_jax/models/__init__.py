@@ -20,6 +20,7 @@ import flax.linen as nn
 
 from ml_collections import ConfigDict
 
+from gan_jax import backend
 from gan_jax.registry import ConfigError, Registry, check_options
 
 GENERATORS: Registry[type[nn.Module]] = Registry("generator")
@@ -33,12 +34,16 @@ DATA_AXIS = "data"
 # own config entry.
 FAMILY_SET_FIELDS = frozenset({"parent", "name", "dtype", "axis_name", "output_shape",
                                "num_classes", "latent_dim", "variational"})
+# Kernel forms: chosen per platform by gan_jax.backend (the fields' None), or
+# set by a benchmark or test building the module; never config.
+BACKEND_SET_FIELDS = frozenset({backend.CONV, backend.CONV_TRANSPOSE})
 
 
 def declared_options(cls) -> dict:
   """A module's configurable fields and their defaults."""
   return {f.name: f.default for f in dataclasses.fields(cls)
-          if f.name not in FAMILY_SET_FIELDS and f.default is not dataclasses.MISSING}
+          if f.name not in FAMILY_SET_FIELDS | BACKEND_SET_FIELDS
+          and f.default is not dataclasses.MISSING}
 
 
 def module_config(registry: Registry, name: str, **overrides) -> ConfigDict:
@@ -71,7 +76,8 @@ def build_module(registry: Registry, name: str, options: dict, *, compute_dtype=
   A `compute_dtype` other than None (float32) goes to the module's `dtype`
   field (flax's compute dtype; see gan_jax.precision)."""
   cls = registry.get(name)
-  fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name", "dtype"}
+  fields = ({f.name for f in dataclasses.fields(cls)} - {"parent", "name", "dtype"}
+            - BACKEND_SET_FIELDS)
   if compute_dtype is not None:
     if "dtype" not in {f.name for f in dataclasses.fields(cls)}:
       raise ConfigError(f"{registry.kind} '{name}' computes in float32 only (it has no "

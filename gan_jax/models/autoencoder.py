@@ -108,7 +108,9 @@ class ConvDecoder(nn.Module):
   features: Sequence[int] = (32, 64)
   kernel_size: int = 3
   hidden_units: int = 256  # 0: one dense layer from z to the feature map
-  conv_transpose: str = "phase"  # or "xla"; the same function, see transposed_conv
+  # "xla" or "phase", the same function (transposed_conv); None: the
+  # backend's choice (gan_jax.backend), never config.
+  conv_transpose: Optional[str] = None
   dtype: Optional[Any] = None  # hidden layers' compute dtype (gan_jax.precision)
 
   @nn.compact

@@ -60,9 +60,9 @@ class DCGANGenerator(nn.Module):
   base_features: int = 64  # width of the last hidden layer; doubles towards z
   kernel_size: int = 4
   num_classes: int = 0  # 0: unconditional
-  # "phase": the same function and parameters as "xla" (nn.ConvTranspose),
-  # computed as four stride-1 convolutions; ~2x faster steps on XLA:CPU.
-  conv_transpose: str = "phase"
+  # "xla" (nn.ConvTranspose) or "phase", the same function as four stride-1
+  # convolutions; None: the backend's choice (gan_jax.backend), never config.
+  conv_transpose: Optional[str] = None
   # > 0 (conditional only): a learned label embedding of this size is
   # concatenated to z, besides the conditional batch norm.
   label_embedding_dim: int = 0
@@ -114,10 +114,10 @@ class DCGANDiscriminator(nn.Module):
   batch_norm: bool = False  # the paper's BN after every conv but the first
   spectral_norm: bool = False  # SN-GAN's "standard CNN" when True
   num_classes: int = 0  # 0: unconditional
-  # "phase": the same function and parameters as "xla" (nn.Conv), with the
-  # input derivative of each strided convolution computed as four stride-1
-  # convolutions (the generator's "phase" trick); faster on XLA:CPU.
-  conv: str = "xla"
+  # "xla" (nn.Conv) or "phase", the same function with the input derivative
+  # computed as four stride-1 convolutions (the generator's "phase" trick);
+  # None: the backend's choice (gan_jax.backend), never config.
+  conv: Optional[str] = None
   axis_name: Optional[str] = DATA_AXIS
   dtype: Optional[Any] = None  # hidden layers' compute dtype (gan_jax.precision)
 

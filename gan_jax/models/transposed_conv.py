@@ -53,18 +53,21 @@ core, against 11-14 ms for the forward convolution.
 
 `PhaseConvTranspose` has nn.ConvTranspose's fields, parameter names, shapes
 and initialisation, so the two are interchangeable on the same checkpoint;
-`conv_transpose_layer(name)` picks one, for a model field.
+`conv_transpose_layer(name)` picks one, by default `gan_jax.backend`'s choice
+for the platform (`conv_layer` likewise).
 """
 
 from __future__ import annotations
 
 import itertools
+from typing import Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from gan_jax import backend
 from gan_jax.models.batch_norm import broadcast_like
 from gan_jax.registry import Registry
 
@@ -78,16 +81,18 @@ CONV_TRANSPOSE_LAYERS: Registry[type[nn.ConvTranspose]] = Registry(
 CONV_LAYERS: Registry[type[nn.Conv]] = Registry("strided conv implementation")
 
 
-def conv_transpose_layer(name: str) -> type[nn.ConvTranspose]:
+def conv_transpose_layer(name: Optional[str] = None) -> type[nn.ConvTranspose]:
   """The transposed-convolution module a model builds: "xla" is
-  nn.ConvTranspose, "phase" the same function as four convolutions."""
-  return CONV_TRANSPOSE_LAYERS.get(name)
+  nn.ConvTranspose, "phase" the same function as four convolutions; None:
+  the backend's choice."""
+  return CONV_TRANSPOSE_LAYERS.get(name or backend.kernel_form(backend.CONV_TRANSPOSE))
 
 
-def conv_layer(name: str) -> type[nn.Conv]:
+def conv_layer(name: Optional[str] = None) -> type[nn.Conv]:
   """The strided-convolution module a model builds: "xla" is nn.Conv,
-  "phase" the same function with its input derivative as phase convolutions."""
-  return CONV_LAYERS.get(name)
+  "phase" the same function with its input derivative as phase convolutions;
+  None: the backend's choice."""
+  return CONV_LAYERS.get(name or backend.kernel_form(backend.CONV))
 
 
 def axis_phases(kernel_size: int) -> tuple[tuple[int, tuple[int, int]], ...]:

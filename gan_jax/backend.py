@@ -1,0 +1,77 @@
+"""Choices that depend on the backend, not on the research: made here, per
+platform, recorded in each launch's environment record (`environment-<step>.json`,
+see `gan_jax.provenance`) beside the XLA flags, and never in `config.json`.
+
+* Compiler options of the train step. XLA:CPU hands convolutions, matrix
+  products and the fusions around them to the YNNPACK library by default; its
+  convolution kernels made the DCGAN step 1.4-1.6x slower than XLA's own, which
+  were also as fast as YNNPACK dots for the DCGAN and 1.34x faster for the 2-D
+  MLP GAN (benchmarks/step_suite.py). So on CPU the step keeps every op on
+  XLA's own kernels.
+* Kernel forms of the stride-2 (transposed) convolutions: "xla" (`nn.Conv`,
+  `nn.ConvTranspose`) or "phase" (`gan_jax.models.transposed_conv`), the same
+  function on the same parameters. The phase forms made the DCGAN step 2.5-2.9x
+  faster on XLA:CPU; they were measured nowhere else, so other platforms
+  compute with XLA's own.
+
+Every choice here changes float round-off only: the same code, config, seed,
+device count and kind, and XLA flags give bitwise the same run, and a run
+resumed on another platform continues the same function.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import jax
+
+# What XLA:CPU may give YNNPACK (`xla_cpu_experimental_ynn_fusion_type`): none,
+# only matrix products, or XLA's default choice (None: the option left unset).
+# The names are the benchmark's (`step_suite.py --cpu_library_fusions`).
+CPU_LIBRARY_FUSIONS = {
+    "none": "",
+    "dots": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT",
+    "xla_default": None,
+}
+CPU_LIBRARY_FUSIONS_CHOSEN = "none"
+
+# The two kernel kinds a model may build, and their forms.
+CONV = "conv"  # a stride-2 convolution (discriminators, encoders)
+CONV_TRANSPOSE = "conv_transpose"  # a stride-2 transposed one (generators, decoders)
+KERNEL_FORMS = ("xla", "phase")
+# Platform -> the form of each kernel kind; platforms not listed use "xla".
+CHOSEN_FORMS = {"cpu": {CONV: "phase", CONV_TRANSPOSE: "phase"}}
+
+
+def cpu_compiler_options(library_fusions: str) -> dict:
+  """XLA:CPU compiler options handing YNNPACK `library_fusions`."""
+  fusion_types = CPU_LIBRARY_FUSIONS[library_fusions]
+  return {} if fusion_types is None else {"xla_cpu_experimental_ynn_fusion_type": fusion_types}
+
+
+def compiler_options(platform: str) -> dict:
+  """The options every compilation of the step on `platform` gets."""
+  return cpu_compiler_options(CPU_LIBRARY_FUSIONS_CHOSEN) if platform == "cpu" else {}
+
+
+def mesh_platform(mesh) -> str:
+  return mesh.devices.flat[0].platform
+
+
+def kernel_form(kind: str, platform: Optional[str] = None) -> str:
+  """The form of `kind` ("conv" or "conv_transpose") models compute with on
+  `platform` (default: JAX's default backend, whose devices the step's mesh
+  holds; a model traced for other devices only runs at another speed)."""
+  platform = platform or jax.default_backend()
+  return CHOSEN_FORMS.get(platform, {}).get(kind, "xla")
+
+
+def record(platform: Optional[str] = None) -> dict:
+  """The choices for `platform` (default: JAX's default backend), for the
+  environment record."""
+  platform = platform or jax.default_backend()
+  return {
+      "platform": platform,
+      "compiler_options": compiler_options(platform),
+      "kernel_forms": {kind: kernel_form(kind, platform) for kind in (CONV, CONV_TRANSPOSE)},
+  }
