@@ -19,7 +19,7 @@ import jax
 import numpy as np
 import pytest
 
-from configs import ring8
+from configs import dcgan_mnist, ring8
 from gan_jax import config_schema, provenance
 from gan_jax.evaluate import evaluate_workdir
 from gan_jax.families import build_family
@@ -100,6 +100,45 @@ def test_an_oldest_workdir_resumes_evaluates_and_samples(tmp_path, data_dir):
   samples = write_samples(family, state, resolved_dataset(saved), kind="raw",
                           output=str(tmp_path / "samples.npy"), num=8, seed=0)
   assert samples.shape == (8, 2) and np.isfinite(samples).all()
+
+
+def test_a_workdir_that_recorded_backend_choices_resumes_evaluates_and_samples(tmp_path,
+                                                                               data_dir):
+  """A config.json from before gan_jax.backend (cpu_library_fusions and the
+  DCGAN's kernel forms among the research keys, at values other than today's
+  CPU choice): read without them, resumed by today's config, evaluated and
+  sampled; the environment record names the choice it resumed with."""
+  workdir = str(tmp_path / "run")
+  config = dcgan_mnist.get_config("tiny")
+  config.dataset.name = "blobs"
+  config.num_train_steps = config.checkpoint_every_steps = 2
+  config.log_every_steps = config.eval_every_steps = 2
+  train_and_evaluate(config, workdir)
+  path = os.path.join(workdir, provenance.CONFIG_FILE)
+  recorded = _saved(path)
+  recorded["cpu_library_fusions"] = "xla_default"
+  recorded["generator"]["conv_transpose"] = "xla"
+  recorded["discriminator"]["conv"] = "phase"
+
+  def record_old_keys():
+    with open(path, "w") as f:
+      json.dump(recorded, f)
+
+  record_old_keys()
+  saved = provenance.load_config(workdir)
+  assert "cpu_library_fusions" not in saved and "conv_transpose" not in saved.generator
+  assert provenance.changed_keys(recorded, provenance.config_to_dict(config)) == []
+  config.num_train_steps = config.eval_every_steps = 4
+  assert train_and_evaluate(config, workdir)["step"] == 4
+  with open(os.path.join(workdir, "environment-2.json")) as f:
+    assert json.load(f)["backend_choices"]["kernel_forms"] == {
+        "conv": "phase", "conv_transpose": "phase"}
+  record_old_keys()
+  assert evaluate_workdir(workdir, num_samples=64, inception=False)["step"] == 4
+  saved, family, state = restore_for_inference(workdir)
+  samples = write_samples(family, state, resolved_dataset(saved), kind="raw",
+                          output=str(tmp_path / "samples.npy"), num=8, seed=0)
+  assert samples.shape == (8, 28, 28, 1) and np.isfinite(samples).all()
 
 
 def test_extending_a_run_whose_schedule_follows_it_is_a_change():

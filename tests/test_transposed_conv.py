@@ -6,12 +6,17 @@ Compiling, not running, takes the time here: each test compiles its cases as
 one unoptimised program, and variables are filled from numpy, not by `init`.
 """
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from gan_jax import backend
+from gan_jax.models import DISCRIMINATORS, GENERATORS, build_module, module_config
+from gan_jax.models.autoencoder import DECODERS
 from gan_jax.models.transposed_conv import (MAX_TAP_FORM_FEATURES, PhaseConvTranspose,
                                             PhaseGradientConv, conv_layer, conv_transpose_layer)
 from gan_jax.registry import ConfigError
@@ -261,3 +266,21 @@ def test_phase_gradient_conv_initialises_as_conv():
 def test_unknown_conv_implementation_is_a_config_error():
   with pytest.raises(ConfigError, match="phase, xla"):
     conv_layer("fft")
+
+
+def test_the_backend_chooses_the_forms_and_the_config_cannot_name_them():
+  """Unset, a model's forms are gan_jax.backend's: on CPU the phase forms
+  every shipped config named before, elsewhere XLA's own. No config entry
+  holds them, and a model's config entry cannot set them."""
+  assert jax.default_backend() == "cpu"
+  assert conv_transpose_layer() is PhaseConvTranspose and conv_layer() is PhaseGradientConv
+  assert backend.record()["kernel_forms"] == {"conv": "phase", "conv_transpose": "phase"}
+  assert {backend.kernel_form(kind, platform) for kind in (backend.CONV, backend.CONV_TRANSPOSE)
+          for platform in ("gpu", "tpu")} == {"xla"}
+  for registry, name, kind in ((GENERATORS, "dcgan", backend.CONV_TRANSPOSE),
+                               (DISCRIMINATORS, "dcgan", backend.CONV),
+                               (DECODERS, "conv", backend.CONV_TRANSPOSE)):
+    assert kind in {f.name for f in dataclasses.fields(registry.get(name))}
+    assert kind not in module_config(registry, name)
+  with pytest.raises(ConfigError, match="conv_transpose"):
+    build_module(GENERATORS, "dcgan", {"conv_transpose": "xla"}, output_shape=(28, 28, 1))
