@@ -7,7 +7,9 @@ read) and a SHA-256 digest of every state leaf. Saves are asynchronous; a
 state with a non-finite value is never saved.
 
 Verification. A restore checks the state's shapes against the run's, then
-every leaf against its recorded digest. `restore_latest` (training) walks
+every leaf against its recorded digest. `restore_part` reads only the leaves
+of a pruned state (sampling needs no optimizer state and no critic), checked
+the same way. `restore_latest` (training) walks
 back from the newest checkpoint: one that cannot be read or does not match
 its digest is moved aside to `checkpoints.rejected/` (kept, never deleted)
 with one warning, and the previous one is tried. Shapes that differ from
@@ -22,10 +24,11 @@ all its checkpoints, whatever `keep_checkpoints` says now.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import logging
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import jax
 import numpy as np
@@ -95,6 +98,35 @@ def _collect_failed_reads() -> None:
     asyncio_log.setLevel(level)
 
 
+def _verify(state: Any, recorded: Optional[dict], *, part: bool = False) -> bool:
+  """Raises _DamagedCheckpoint if a leaf of `state` (`part`: a part of the
+  saved state) differs from its recorded digest; False if none were recorded."""
+  if recorded is None:
+    return False
+  actual = state_digests(state)
+  bad = sorted(k for k in set(actual) | (set() if part else set(recorded))
+               if recorded.get(k) != actual.get(k))
+  if bad:
+    raise _DamagedCheckpoint(f"{len(bad)} arrays do not match their digests, e.g. '{bad[0]}'")
+  return True
+
+
+def _nested(flat: dict[str, Any]) -> dict:
+  """{"a/b": x} as {"a": {"b": x}}."""
+  tree: dict = {}
+  for name, value in flat.items():
+    *parents, leaf = name.split("/")
+    node = tree
+    for part in parents:
+      node = node.setdefault(part, {})
+    node[leaf] = value
+  return tree
+
+
+def _lookup(tree: dict, name: str) -> Any:
+  return functools.reduce(lambda node, part: node[part], name.split("/"), tree)
+
+
 class Checkpointer:
 
   def __init__(self, workdir, *, max_to_keep: int = 3, async_save: bool = True):
@@ -136,9 +168,10 @@ class Checkpointer:
                                     "state_sha256": state_digests(state)})),
         force=True)
 
-  def _check_shapes(self, step: int, abstract_state: Any) -> None:
+  def _check_shapes(self, step: int, abstract_state: Any, *, part: bool = False) -> None:
     """Raises CheckpointError if the checkpoint's tree or shapes are not the
-    run's, _DamagedCheckpoint if its metadata cannot be read."""
+    run's (`part`: if it lacks a leaf of `abstract_state` or holds it in
+    another shape), _DamagedCheckpoint if its metadata cannot be read."""
     try:
       saved = self._manager.item_metadata(step)["state"]
       saved = {_leaf_name(p): (tuple(m.shape), np.dtype(m.dtype)) for p, m in
@@ -147,9 +180,10 @@ class Checkpointer:
       raise _DamagedCheckpoint(f"unreadable metadata ({type(error).__name__})") from error
     wanted = {_leaf_name(p): (tuple(x.shape), np.dtype(x.dtype)) for p, x in
               jax.tree_util.tree_flatten_with_path(abstract_state)[0]}
-    if saved == wanted:
+    differ = sorted(k for k in set(wanted) | (set() if part else set(saved))
+                    if saved.get(k) != wanted.get(k))
+    if not differ:
       return
-    differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
     example = differ[0]
     raise CheckpointError(
         f"The checkpoint at step {step} in {self.directory} does not fit this config: "
@@ -172,14 +206,29 @@ class Checkpointer:
       _collect_failed_reads()
       raise _DamagedCheckpoint(f"unreadable ({type(error).__name__})") from error
     state, data = restored["state"], restored["data"]
-    recorded = data.get("state_sha256")
-    if recorded is not None:
-      actual = state_digests(state)
-      bad = sorted(k for k in set(recorded) | set(actual) if recorded.get(k) != actual.get(k))
-      if bad:
-        raise _DamagedCheckpoint(f"{len(bad)} arrays do not match their digests, "
-                                 f"e.g. '{bad[0]}'")
-    return state, int(data["position"]), recorded is not None
+    verified = _verify(state, data.get("state_sha256"))
+    return state, int(data["position"]), verified
+
+  def _existing_step(self, step: Optional[int]) -> int:
+    if step is None and self.latest_step() is None:
+      raise CheckpointError(f"No checkpoint in {self.directory}: has the run saved one?")
+    step = self.latest_step() if step is None else step
+    if step not in self._manager.all_steps():
+      raise CheckpointError(f"No checkpoint for step {step} in {self.directory}; "
+                            f"available: {self.all_steps()}.")
+    return step
+
+  def _read_only(self, restore: Callable[[], Any], step: int) -> Any:
+    """`restore()`, with a damaged checkpoint an error (never moved)."""
+    try:
+      result, verified = restore()
+    except _DamagedCheckpoint as error:
+      raise CheckpointError(f"The checkpoint at step {step} in {self.directory} is "
+                            f"damaged: {error}.") from error
+    if not verified:
+      log.warning("The checkpoint at step %d has no digests (saved by an older "
+                  "version): restored unverified.", step)
+    return result
 
   def restore(self, abstract_state: Any, sharding: NamedSharding,
               step: Optional[int] = None) -> tuple[Any, int]:
@@ -189,21 +238,53 @@ class Checkpointer:
     `jax.eval_shape`); every array is placed with `sharding`. Reads only:
     a damaged checkpoint is an error here, never moved.
     """
-    if step is None and self.latest_step() is None:
-      raise CheckpointError(f"No checkpoint in {self.directory}: has the run saved one?")
-    step = self.latest_step() if step is None else step
-    if step not in self._manager.all_steps():
-      raise CheckpointError(f"No checkpoint for step {step} in {self.directory}; "
-                            f"available: {self.all_steps()}.")
-    try:
+    step = self._existing_step(step)
+
+    def restore():
       state, position, verified = self._restore_checked(step, abstract_state, sharding)
-    except _DamagedCheckpoint as error:
-      raise CheckpointError(f"The checkpoint at step {step} in {self.directory} is "
-                            f"damaged: {error}.") from error
-    if not verified:
-      log.warning("The checkpoint at step %d has no digests (saved by an older "
-                  "version): restored unverified.", step)
-    return state, position
+      return (state, position), verified
+
+    return self._read_only(restore, step)
+
+  def restore_part(self, abstract_part: Any, sharding: NamedSharding,
+                   step: Optional[int] = None) -> Any:
+    """The leaves `abstract_part` holds, read from the checkpoint at `step`
+    (default: latest) into its tree, verified like `restore`; the checkpoint's
+    other arrays are never read. `abstract_part` is the saved state's tree
+    with subtrees left out (a player, or its `opt_state` set to None), whose
+    leaves sit in dicts and dataclasses (Orbax restores it as nested dicts)."""
+    step = self._existing_step(step)
+
+    def restore():
+      self._check_shapes(step, abstract_part, part=True)
+      names = {_leaf_name(p): jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
+               for p, x in jax.tree_util.tree_flatten_with_path(abstract_part)[0]}
+      target = _nested(names)
+      try:
+        restored = self._part_reader.restore(
+            step, args=ocp.args.Composite(
+                state=ocp.args.PyTreeRestore(
+                    target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+                    partial_restore=True),
+                data=ocp.args.JsonRestore()))
+      except Exception as error:  # Orbax raises many types for damaged files
+        _collect_failed_reads()
+        raise _DamagedCheckpoint(f"unreadable ({type(error).__name__})") from error
+      flat = {name: _lookup(restored["state"], name) for name in names}
+      part = jax.tree_util.tree_map_with_path(lambda p, _: flat[_leaf_name(p)], abstract_part)
+      return part, _verify(part, restored["data"].get("state_sha256"), part=True)
+
+    return self._read_only(restore, step)
+
+  @functools.cached_property
+  def _part_reader(self) -> ocp.CheckpointManager:
+    # The state is saved by StandardCheckpointHandler, which restores whole
+    # trees only; the PyTree handler it wraps reads the same files in part.
+    # Never saves (Orbax's read_only option would only add warnings).
+    return ocp.CheckpointManager(
+        self.directory, options=ocp.CheckpointManagerOptions(create=False),
+        item_handlers=dict(state=ocp.PyTreeCheckpointHandler(),
+                           data=ocp.JsonCheckpointHandler()))
 
   def restore_latest(self, abstract_state: Any,
                      sharding: NamedSharding) -> Optional[tuple[Any, int]]:
@@ -252,3 +333,5 @@ class Checkpointer:
   def close(self) -> None:
     self._manager.wait_until_finished()
     self._manager.close()
+    if "_part_reader" in self.__dict__:
+      self._part_reader.close()

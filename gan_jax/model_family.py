@@ -41,6 +41,8 @@ class ModelFamily(Protocol):
   num_classes: int
   # The player whose parameters `sample` uses; evaluation reads its EMA
   # parameters (`ema_params is not None`) and its scalar parameters from it.
+  # Sampling and offline evaluation restore only this player, without its
+  # optimizer state: `sample` and `evaluate_batch` may read nothing else.
   sampling_player: str
   # True: the family models p(x) and has `evaluate_batch` (below), which
   # scores held-out data; False: it has no such member.

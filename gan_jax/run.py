@@ -47,15 +47,23 @@ def load_training_data(spec, data_dir: str) -> dict:
 
 
 def restore_for_inference(workdir: str, step: Optional[int] = None):
-  """(config, family, state) from a workdir's saved config and a checkpoint."""
+  """(config, family, state) from a workdir's saved config and a checkpoint.
+
+  The state holds what sampling and evaluation read, and only that: the step,
+  the run key and the sampling player without its optimizer state (its
+  parameters, collections and EMA); the other players and every optimizer
+  state stay on disk."""
   config = provenance.load_config(workdir)
   spec = resolved_dataset(config)
   family = build_family(config, spec.example_shape)
   mesh = make_mesh()
+  # Shapes only: tracing the initialisation allocates no array.
   abstract = jax.eval_shape(lambda: family.create_state(config))
+  sampler = abstract.players[family.sampling_player].replace(opt_state=None)
+  needed = abstract.replace(players={family.sampling_player: sampler})
   checkpointer = Checkpointer(workdir, async_save=False)
   try:
-    state, _ = checkpointer.restore(abstract, replicated(mesh), step)
+    state = checkpointer.restore_part(needed, replicated(mesh), step)
   finally:
     checkpointer.close()
   return config, family, state

@@ -27,6 +27,7 @@ from gan_jax.checkpoint import (REJECTED_SUBDIR, CheckpointError, Checkpointer,
 from gan_jax.data import DATASETS, DataDamagedError, prepare_command
 from gan_jax.data import pipeline as pipeline_lib
 from gan_jax.errors import UserError
+from gan_jax.evaluate import generate
 from gan_jax.families import build_family
 from gan_jax.metric_writer import METRICS_FILE, MetricWriter, read_metrics
 from gan_jax.registry import ConfigError
@@ -254,6 +255,45 @@ def test_a_non_finite_state_is_never_saved(finished_run, tmp_path):
 def test_explicit_missing_step_is_a_user_error(finished_run):
   with pytest.raises(CheckpointError, match=r"No checkpoint for step 7 .*available: \[10, 20\]"):
     restore_for_inference(finished_run, 7)
+
+
+def test_inference_restores_only_the_sampling_player_and_samples_the_same(finished_run):
+  """Sampling and evaluation read the generator's parameters, batch
+  statistics and EMA; no optimizer state and no discriminator is restored,
+  and the samples are those of the whole restored state."""
+  config, family, part = restore_for_inference(finished_run)
+  assert list(part.players) == ["generator"] and part.players["generator"].opt_state is None
+  checkpointer = Checkpointer(finished_run)
+  whole, _ = checkpointer.restore(_abstract(config), replicated(make_mesh()))
+  checkpointer.close()
+  generator = whole.players["generator"].replace(opt_state=None)
+  expected = whole.replace(players={"generator": generator})
+  for a, b in zip(jax.tree.leaves(part), jax.tree.leaves(expected), strict=True):
+    np.testing.assert_array_equal(a, b)
+  np.testing.assert_array_equal(generate(family, part, 64, seed=0),
+                                generate(family, whole, 64, seed=0))
+
+
+def _edit_digests(workdir, edit):
+  path = os.path.join(workdir, "checkpoints", "20", "data", "metadata")
+  with open(path) as f:
+    data = json.load(f)
+  edit(data["state_sha256"])
+  with open(path, "w") as f:
+    json.dump(data, f)
+
+
+def test_a_partial_restore_checks_the_digests_of_what_it_reads(run_copy):
+  def wrong(name):
+    return lambda digests: digests.update({name: "0" * 64})
+
+  # What sampling does not read may differ (it is not read); what it reads may not.
+  _edit_digests(run_copy, wrong("players/discriminator/params/Dense_0/bias"))
+  restore_for_inference(run_copy)
+  _edit_digests(run_copy, wrong("players/generator/params/Dense_0/bias"))
+  with pytest.raises(CheckpointError, match="damaged: 1 arrays do not match their digests, "
+                                            "e.g. 'players/generator/params/Dense_0/bias'"):
+    restore_for_inference(run_copy)
 
 
 # --- Logs -------------------------------------------------------------------
