@@ -9,7 +9,6 @@ def get_config(arg=None):
   c.family = "autoencoder"
   c.dataset.preprocessing = "unit"
   c.num_train_steps = 10_000
-  c.optimizer.autoencoder.decay_steps = c.num_train_steps
   if arg == "tiny":
     vae_mnist.shrink(c)
   return c

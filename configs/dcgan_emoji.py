@@ -27,7 +27,7 @@ def get_config(arg=None):
   c.generator.base_features = 64
   c.discriminator.base_features = 64
   for player in (c.optimizer.generator, c.optimizer.discriminator):
-    player.decay_steps = c.num_train_steps
+    player.decay_steps = 0  # follows num_train_steps (dcgan_mnist's length is its own)
   c.ema.start_step = 1000
   c.log_every_steps = 100
   c.eval_every_steps = 5000

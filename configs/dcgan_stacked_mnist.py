@@ -40,7 +40,7 @@ def get_config(arg=None):
     for player in (c.optimizer.generator, c.optimizer.discriminator):
       player.learning_rate = 4e-4
       player.schedule = "constant"
-      player.decay_steps = c.num_train_steps  # used if a run overrides schedule=linear_decay
+      player.decay_steps = 0  # a run that overrides schedule=linear_decay: follows the run
     c.eval_every_steps = 5000
     c.checkpoint_every_steps = 5000
     c.eval.num_samples = 26_000

@@ -68,6 +68,11 @@ def get_config(arg=None):
 
 
 def shrink(c):
+  """A few seconds of CPU work. Schedules keep the full run's length: a
+  shrunk run trains with the rates of the full run's first steps."""
+  for player in c.optimizer.values():
+    if player.schedule != "constant" and not player.decay_steps:
+      player.decay_steps = c.num_train_steps
   c.batch_size = 32
   c.num_train_steps = 20
   c.log_every_steps = 5

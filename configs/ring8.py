@@ -14,7 +14,6 @@ def get_config(arg=None):
   for player in (c.optimizer.generator, c.optimizer.discriminator):
     player.learning_rate = 1e-3
     player.schedule = "linear_decay"
-    player.decay_steps = c.num_train_steps
   if arg == "tiny":
     default.shrink(c)
   return c

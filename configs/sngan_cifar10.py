@@ -21,7 +21,6 @@ def get_config(arg=None):
   for player in (c.optimizer.generator, c.optimizer.discriminator):
     player.learning_rate, player.b1, player.b2 = 2e-4, 0.0, 0.9
     player.schedule = "linear_decay"
-    player.decay_steps = c.num_train_steps
   c.ema = ConfigDict(dict(decay=0.9999, start_step=1000))
   c.eval_every_steps = 5000
   c.checkpoint_every_steps = 5000

@@ -19,7 +19,7 @@ def get_config(arg=None):
     player.learning_rate, player.b1, player.b2 = 2e-4, 0.0, 0.9
   c.num_train_steps = 4000
   for player in (c.optimizer.generator, c.optimizer.discriminator):
-    player.decay_steps = c.num_train_steps
+    player.decay_steps = 0  # follows num_train_steps (dcgan_mnist's length is its own)
   if arg == "tiny":
     default.shrink(c)
     c.batch_size = 8

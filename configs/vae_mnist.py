@@ -31,7 +31,6 @@ def get_config(arg=None):
                                   learn_variance=False, iwae_samples=100))
   c.optimizer = ConfigDict(dict(autoencoder=default.optimizer(learning_rate=1e-3, b1=0.9)))
   c.optimizer.autoencoder.schedule = "cosine"
-  c.optimizer.autoencoder.decay_steps = c.num_train_steps
   c.log_every_steps = 200
   c.eval_every_steps = 1000
   c.checkpoint_every_steps = 1000

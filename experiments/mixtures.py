@@ -62,10 +62,7 @@ def run_config(dataset: str, loss: str, seed: int):
   if loss == "wasserstein":
     config.regularizers.gradient_penalty.weight = WGAN_GP_WEIGHT
   if FLAGS.num_train_steps:
-    config.num_train_steps = FLAGS.num_train_steps
-    for player in config.optimizer.values():
-      if player.schedule != "constant":
-        player.decay_steps = FLAGS.num_train_steps  # keep the schedule's shape
+    config.num_train_steps = FLAGS.num_train_steps  # the schedules follow it
   return config
 
 
