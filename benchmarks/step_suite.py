@@ -278,6 +278,8 @@ class CompiledStep:
         self.state, self.batches).compile()
     self.compile_seconds = time.perf_counter() - start
     self.examples_per_step = config.batch_size * family.batches_per_step
+    # {"generator": "phase", ...}: the kernel form of each model that has one.
+    self.kernel_forms = {name: variant.split("/")[0] for name in kernel_forms(family, "xla")}
     self.flops = float(self.compiled.cost_analysis().get("flops", 0.0))
     buffers = self.compiled.memory_analysis()
     self.xla_memory = {
@@ -314,6 +316,7 @@ def benchmark_case(case: Case) -> dict:
     steps[variant] = step
     results[variant] = {
         "compile_seconds": step.compile_seconds, "executed_flops": step.flops,
+        "kernel_forms": step.kernel_forms,
         "steps_per_window": max(1, round(FLAGS.window_seconds / seconds_per_step)),
         "memory": {"xla_step_bytes": step_bytes(step.xla_memory),
                    "xla_buffer_bytes": step.xla_memory,

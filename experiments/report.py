@@ -210,7 +210,12 @@ def widths(case: dict) -> str:
 
 def forms(case: dict, variant: str) -> str:
   """Which (transposed) convolutions the variant ran: the reference (`xla`) or
-  the configured phase forms, read from the case's recorded networks."""
+  the phase forms, as the variant records them (older reports: read from the
+  case's configured networks)."""
+  recorded = case["variants"][variant].get("kernel_forms")
+  if recorded:
+    return ", ".join(f"{'G' if model == 'generator' else 'D'} {form}"
+                     for model, form in recorded.items())
   if "conv_transpose" not in case["generator"]:
     return variant
   if variant == "xla":
