@@ -7,6 +7,10 @@ import os
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_force_host_platform_device_count=4").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# NumPy's BLAS on one thread: the tests' matrices are small, and OpenBLAS's
+# spinning threads fight XLA's pool (and the other pytest worker) for the 2
+# cores: a 2048-d FID took 72 s with its default threads, 13 s with one.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 
@@ -76,3 +80,15 @@ def assert_same_checkpoints():
       np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
   return check
+
+
+def pytest_collection_modifyitems(config, items):
+  """Files with the most `slow` tests first: pytest-xdist hands out whole
+  files in this order, so the long ones start at once instead of ending the
+  run alone on one worker. Within a file the order stays."""
+  del config
+  slow_count = {}
+  for item in items:
+    path = item.nodeid.partition("::")[0]
+    slow_count[path] = slow_count.get(path, 0) + bool(item.get_closest_marker("slow"))
+  items.sort(key=lambda item: -slow_count[item.nodeid.partition("::")[0]])

@@ -77,6 +77,7 @@ def test_every_key_of_todays_default_has_a_meaning_when_absent():
   assert unexplained == []
 
 
+@pytest.mark.slow
 def test_an_oldest_workdir_resumes_evaluates_and_samples(tmp_path, data_dir):
   """ring8 as the first tuned version wrote it: resumed by today's config,
   then evaluated and sampled from its old config.json."""

@@ -37,6 +37,7 @@ def trained(tmp_path_factory, data_dir):
   return scratch
 
 
+@pytest.mark.slow
 def test_a_plugin_trains_evaluates_and_samples(trained):
   with open(trained / "run" / "config.json") as f:
     saved = json.load(f)
@@ -55,6 +56,7 @@ def test_a_plugin_trains_evaluates_and_samples(trained):
   assert np.load(trained / "samples.npy").shape == (10, 2)
 
 
+@pytest.mark.slow
 def test_rerun_reproduces_the_final_parameters(trained):
   _run(trained, "gan_jax.main", "--rerun=run", "--workdir=again")
   # Compared in a process of its own: restoring imports the plugin.

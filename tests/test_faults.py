@@ -340,6 +340,7 @@ def test_lock_between_two_processes_and_after_kill(tmp_path):
 
 # --- Data -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_damaged_prepared_dataset_names_the_command_that_repairs_it(data_dir, ring8_arrays,
                                                                     tmp_path):
   spec = DATASETS.get("ring8")

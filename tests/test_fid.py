@@ -62,6 +62,7 @@ def test_split_stats_cache_key_changes_with_what_changes_features(tmp_path):
     assert inception_metrics.split_stats_path(**{**base, **change}) != path
 
 
+@pytest.mark.slow
 def test_folder_array_and_stats_inputs_agree(tmp_path, monkeypatch):
   extractor = inception.InceptionExtractor(
       inception.convert_params(random_archive_tensors(seed=3)), {"sha256": "random"})
@@ -106,6 +107,7 @@ def test_evaluation_without_weights_notes_how_to_prepare(tmp_path):
   assert "python -m gan_jax.prepare --weights=inception" in results["inception_note"]
 
 
+@pytest.mark.slow
 def test_evaluation_reports_inception_metrics_with_floor_and_caches_splits(
     data_dir, monkeypatch):
   from gan_jax.data import DATASETS

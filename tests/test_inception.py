@@ -205,6 +205,7 @@ def test_features_match_the_torchscript_model(parity):
 TORCHSCRIPT_FID = 191.96363093303708
 
 
+@pytest.mark.slow
 def test_fid_from_our_features_equals_torchscripts(parity):
   _, ours = parity
   assert abs(feature_metrics.frechet_distance(ours[:20], ours[20:]) - TORCHSCRIPT_FID) < 1e-3

@@ -1,8 +1,10 @@
 """Runs on several processes, started as a user would: `gan_jax.launch` runs
 `gan_jax.main` (or `gan_jax.evaluate`) as 2 processes of 2 CPU devices each
-on 127.0.0.1, gloo collectives between them. They must train like 1 process
-with 4 devices, stop together on SIGTERM wherever it lands, resume bitwise,
-and fail fast and legibly when a process never joins."""
+on 127.0.0.1, gloo collectives between them. ring8 here (the image family in
+test_multiprocess_image.py, so the two run on different pytest workers): it
+must train like 1 process with 4 devices, stop together on SIGTERM wherever
+it lands, resume bitwise, evaluate alike, and fail fast and legibly when a
+process never joins."""
 
 import json
 import os
@@ -11,14 +13,10 @@ import signal
 import subprocess
 import sys
 import time
-from unittest import mock
 
-import jax
 import numpy as np
 import psutil
 import pytest
-from absl import flags
-from ml_collections import config_flags
 
 from configs import ring8
 from gan_jax.checkpoint import Checkpointer
@@ -26,75 +24,9 @@ from gan_jax.data.pipeline import _ShuffledBatchSource
 from gan_jax.evaluate import evaluate_workdir
 from gan_jax.launch import free_port
 from gan_jax.metric_writer import read_metrics
-from gan_jax.run import restore_for_inference
 from gan_jax.train import train_and_evaluate
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NEVER = 10**6
-# ring8 runs: no evaluation or checkpoint before the end, a loss row every 5 steps.
-RING8_FLAGS = ("--config=configs/ring8.py:tiny", f"--config.eval_every_steps={NEVER}",
-               f"--config.checkpoint_every_steps={NEVER}")
-# The image family's hardest case: batch norm in D, generator EMA, DiffAugment.
-IMAGE_FLAGS = ("--config=configs/dcgan_mnist.py:tiny", "--config.dataset.name=blobs",
-               "--config.augment.policy=color,translation,cutout",
-               "--config.num_train_steps=10", "--config.eval_every_steps=10",
-               "--config.checkpoint_every_steps=10")
-
-
-def _launch_command(*args, module="gan_jax.main"):
-  return [sys.executable, "-m", "gan_jax.launch", "--num_processes=2",
-          "--devices_per_process=2", f"--module={module}", "--", *args]
-
-
-def _launch(*args, module="gan_jax.main", timeout=600):
-  result = subprocess.run(_launch_command(*args, module=module), cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=timeout)
-  assert result.returncode == 0, _last_lines(result.stdout + result.stderr)
-  return result.stdout
-
-
-def _last_lines(output, count=25):
-  """Each process's last lines, without C++ stack frames: what a failure shows."""
-  lines = [line for line in output.splitlines() if not re.match(r"^\[\d\]\s+@", line)]
-  return "\n".join(line for prefix in ("[0]", "[1]", "[launch]")
-                   for line in [l for l in lines if l.startswith(prefix)][-count:])
-
-
-def _parsed_config(flags_given):
-  """The config `gan_jax.main` builds from these flags, through absl's own
-  config-file flag (which reads its overrides from sys.argv)."""
-  flag_values = flags.FlagValues()
-  config_flags.DEFINE_config_file("config", flag_values=flag_values, lock_config=True)
-  argv = ["main", *(f for f in flags_given if f.startswith("--config"))]
-  with mock.patch.object(sys, "argv", argv):
-    flag_values(argv)
-  return flag_values.config
-
-
-def _losses(workdir):
-  return [{k: v for k, v in row.items() if k != "steps_per_sec"}
-          for row in read_metrics(workdir)]
-
-
-def _assert_close_to_single_process(cluster_dir, single_dir, relative_to_motion):
-  """Parameters within `relative_to_motion` of how far they moved from their
-  initial values (so the check can fail), and logged losses tightly."""
-  _, family, a = restore_for_inference(cluster_dir)
-  config, _, b = restore_for_inference(single_dir)
-  assert int(a.step) == int(b.step)
-  initial = jax.jit(lambda: family.create_state(config))()
-  motion = max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
-               for x, y in zip(jax.tree.leaves(b.players), jax.tree.leaves(initial.players)))
-  difference = max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
-                   for x, y in zip(jax.tree.leaves(a.players), jax.tree.leaves(b.players)))
-  assert motion > 1e-3, motion
-  assert difference <= relative_to_motion * motion, (difference, motion)
-  cluster_rows, single_rows = _losses(cluster_dir), _losses(single_dir)
-  assert [r["step"] for r in cluster_rows] == [r["step"] for r in single_rows]
-  for r, s in zip(cluster_rows, single_rows):
-    for key in r:
-      if key.startswith("loss"):
-        np.testing.assert_allclose(r[key], s[key], rtol=1e-4, err_msg=key)
+from tests.cluster import (NEVER, REPO_ROOT, RING8_FLAGS, assert_close_to_single_process,
+                           last_lines, launch, launch_command, losses, parsed_config)
 
 
 def _stopped_step(output):
@@ -115,18 +47,18 @@ def _interrupt(workdir, send, after_step=0):
   `after_step`, then calls `send(process_ids)`; returns the step both
   processes stopped at."""
   launcher = subprocess.Popen(
-      _launch_command(*RING8_FLAGS, f"--workdir={workdir}",
+      launch_command(*RING8_FLAGS, f"--workdir={workdir}",
                       f"--config.num_train_steps={NEVER}"),
       cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   deadline = time.time() + 300
   while max(_logged_steps(workdir), default=0) <= after_step:
-    assert time.time() < deadline and launcher.poll() is None, _last_lines(launcher.stdout.read())
+    assert time.time() < deadline and launcher.poll() is None, last_lines(launcher.stdout.read())
     time.sleep(0.2)
   workers = sorted(psutil.Process(launcher.pid).children(),
                    key=lambda p: next(a for a in p.cmdline() if a.startswith("--process_id")))
   send([w.pid for w in workers])
   output = launcher.communicate(timeout=300)[0]
-  assert launcher.returncode == 0, _last_lines(output)
+  assert launcher.returncode == 0, last_lines(output)
   stops = _stopped_step(output)
   assert set(stops) == {0, 1} and len(set(stops.values())) == 1, stops
   step = stops[0]
@@ -152,53 +84,39 @@ def ring8_stopped_and_resumed(tmp_path_factory, ring8_arrays):
   second = _interrupt(resumed, both_apart, after_step=first)
   assert second > first
   final = second + 3
-  _launch(*RING8_FLAGS, f"--workdir={resumed}", f"--config.num_train_steps={final}")
+  launch(*RING8_FLAGS, f"--workdir={resumed}", f"--config.num_train_steps={final}")
   straight = str(root / "straight")
-  _launch(*RING8_FLAGS, f"--workdir={straight}", f"--config.num_train_steps={final}")
+  launch(*RING8_FLAGS, f"--workdir={straight}", f"--config.num_train_steps={final}")
   return straight, resumed, final, (first, second)
 
 
+@pytest.mark.slow
 def test_sigterm_anywhere_stops_every_process_at_one_step_and_resumes_bitwise(
     ring8_stopped_and_resumed, assert_same_checkpoints):
   straight, resumed, final, _ = ring8_stopped_and_resumed
   assert Checkpointer(straight).all_steps() == [final]
   assert_same_checkpoints(straight, resumed)
-  assert _losses(resumed) == _losses(straight)
+  assert losses(resumed) == losses(straight)
 
 
+@pytest.mark.slow
 def test_ring8_on_two_processes_trains_like_one_with_four_devices(
     ring8_stopped_and_resumed, tmp_path):
   straight, _, final, _ = ring8_stopped_and_resumed
   single = str(tmp_path / "single")
   flags_given = (*RING8_FLAGS, f"--config.num_train_steps={final}")
-  train_and_evaluate(_parsed_config(flags_given), single)
-  _assert_close_to_single_process(straight, single, relative_to_motion=1e-3)
+  train_and_evaluate(parsed_config(flags_given), single)
+  assert_close_to_single_process(straight, single, relative_to_motion=1e-3)
   with open(os.path.join(straight, "environment-0.json")) as f:
     environment = json.load(f)
   assert environment["process_count"] == 2 and len(environment["devices"]) == 4
 
 
-@pytest.fixture(scope="module")
-def image_cluster_run(tmp_path_factory, data_dir):
-  workdir = str(tmp_path_factory.mktemp("image_cluster") / "run")
-  output = _launch(*IMAGE_FLAGS, f"--workdir={workdir}")
-  return workdir, output
-
-
-def test_image_gan_on_two_processes_trains_like_one_with_four_devices(
-    image_cluster_run, tmp_path):
-  cluster, _ = image_cluster_run
-  single = str(tmp_path / "single")
-  train_and_evaluate(_parsed_config(IMAGE_FLAGS), single)
-  _assert_close_to_single_process(cluster, single, relative_to_motion=1e-3)
-  assert sorted(os.listdir(os.path.join(cluster, "samples"))) == sorted(
-      os.listdir(os.path.join(single, "samples")))
-
-
+@pytest.mark.slow
 def test_distributed_evaluation_matches_one_process(ring8_stopped_and_resumed, tmp_path):
   straight, _, final, _ = ring8_stopped_and_resumed
   output = str(tmp_path / "eval.json")
-  _launch(f"--workdir={straight}", f"--output={output}", "--num_samples=600",
+  launch(f"--workdir={straight}", f"--output={output}", "--num_samples=600",
           module="gan_jax.evaluate")
   with open(output) as f:
     cluster = json.load(f)
@@ -209,13 +127,6 @@ def test_distributed_evaluation_matches_one_process(ring8_stopped_and_resumed, t
   at_step = evaluate_workdir(straight, num_samples=ring8.get_config("tiny").eval.num_samples)
   for key in ("modes", "high_quality_fraction"):
     assert last_row[f"eval/{key}"] == at_step[key]
-
-
-def test_startup_is_a_barrier_not_a_race(image_cluster_run, tmp_path):
-  """Process 0 writes config.json and the dataset while process 1 waits:
-  a second fresh launch of the image config right after the first succeeds
-  too (before, 2 of 2 failed). One more launch only: each compiles afresh."""
-  _launch(*IMAGE_FLAGS, "--config.num_train_steps=2", f"--workdir={tmp_path / 'again'}")
 
 
 def test_a_process_that_never_joins_fails_within_the_timeout(tmp_path):

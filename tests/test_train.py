@@ -50,6 +50,7 @@ def straight_run(tmp_path_factory, data_dir):
   return workdir
 
 
+@pytest.mark.slow
 def test_resume_in_a_new_process_is_bitwise_identical(straight_run, tmp_path, data_dir,
                                                       assert_same_checkpoints):
   workdir = str(tmp_path / "resumed")
@@ -67,6 +68,7 @@ def test_resume_in_a_new_process_is_bitwise_identical(straight_run, tmp_path, da
   assert position == 20 * 2  # n_critic fresh batches per step
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_resumes_exactly(tmp_path, data_dir, assert_same_checkpoints):
   workdir = str(tmp_path / "preempted")
   cmd = [sys.executable, "-m", "gan_jax.main", "--config=configs/ring8.py:tiny",
@@ -178,6 +180,7 @@ def test_workdir_records_provenance(straight_run):
   assert os.listdir(os.path.join(straight_run, "tensorboard"))
 
 
+@pytest.mark.slow
 def test_evaluate_and_sample_clis(straight_run, tmp_path):
   out = tmp_path / "eval.json"
   subprocess.run([sys.executable, "-m", "gan_jax.evaluate", f"--workdir={straight_run}",
@@ -200,6 +203,7 @@ def test_evaluate_and_sample_clis(straight_run, tmp_path):
   assert not np.allclose(samples, generate(family, state20, 300, 0))
 
 
+@pytest.mark.slow
 def test_toy_example_matches_the_data(tmp_path, data_dir):
   """The explainers' toy: G(z) = (z + theta1) * theta2 learns N(10, 4)."""
   config = toy1d.get_config()
