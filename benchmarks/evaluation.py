@@ -26,8 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from gan_jax import classifier as classifier_lib  # noqa: E402
 from gan_jax import evaluate, feature_metrics, image_evaluation  # noqa: E402
-from gan_jax.step import make_mesh  # noqa: E402
 from gan_jax.run import data_dir_for, resolved_dataset, restore_for_inference  # noqa: E402
+from gan_jax.sharding import make_mesh  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", "runs/dcgan_mnist", "A finished image run.")

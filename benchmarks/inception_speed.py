@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.step_suite import matmul_peak_flops  # noqa: E402
 from gan_jax import inception, inception_weights  # noqa: E402
 from gan_jax.data import default_data_dir  # noqa: E402
-from gan_jax.step import make_mesh  # noqa: E402
+from gan_jax.sharding import make_mesh  # noqa: E402
 
 
 def parse_args():

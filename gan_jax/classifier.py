@@ -36,11 +36,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import serialization, struct
-from jax.sharding import Mesh, NamedSharding
+from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gan_jax.data import images as image_lib
-from gan_jax.models import DATA_AXIS
+from gan_jax.sharding import DATA_AXIS, make_mesh, replicated
 
 PyTree = Any
 
@@ -337,8 +337,8 @@ def features_and_probabilities(classifier: Classifier, images, batch_size: int =
     devices = devices[:1]
   # No bigger than needed for a small N, but still a multiple of the devices.
   batch_size = min(batch_size, math.ceil(count / len(devices)) * len(devices))
-  mesh = Mesh(np.asarray(devices), (DATA_AXIS,))
-  params = jax.device_put(classifier.params, NamedSharding(mesh, P()))
+  mesh = make_mesh(devices)
+  params = jax.device_put(classifier.params, replicated(mesh))
   batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
   padded = np.zeros((math.ceil(count / batch_size) * batch_size, *x.shape[1:]), np.float32)
   padded[:count] = x

@@ -26,9 +26,8 @@ from jax.sharding import PartitionSpec as P
 from gan_jax import cli
 from gan_jax import metrics as metrics_lib
 from gan_jax import multihost
-from gan_jax import step as step_lib
 from gan_jax.data import DatasetSpec
-from gan_jax.models import DATA_AXIS
+from gan_jax.sharding import DATA_AXIS, make_mesh, replicated
 
 SAMPLE_BATCH = 2500
 
@@ -44,7 +43,7 @@ def make_sampler(family, mesh, use_ema: bool = True):
   """`family.sample` jitted to return its samples replicated on every device of
   `mesh`, so that every process can read them (inputs come in batch-sharded)."""
   return jax.jit(functools.partial(family.sample, use_ema=use_ema),
-                 out_shardings=step_lib.replicated(mesh))
+                 out_shardings=replicated(mesh))
 
 
 def generate(family, state, num_samples: int, seed: int, sample_fn=None,
@@ -58,13 +57,13 @@ def generate(family, state, num_samples: int, seed: int, sample_fn=None,
   get `labels` (default: cycling over the classes). Pass a `make_sampler`
   result as `sample_fn` to reuse its compilation.
   """
-  mesh = mesh or step_lib.make_mesh()
+  mesh = mesh or make_mesh()
   latents = np.asarray(jax.random.normal(jax.random.PRNGKey(seed),
                                          (num_samples, family.latent_dim)))
   if labels is None:
     labels = cycling_labels(num_samples, family.num_classes)
   sample = sample_fn or make_sampler(family, mesh)
-  state = jax.device_put(state, step_lib.replicated(mesh))
+  state = jax.device_put(state, replicated(mesh))
   batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
   num_devices = mesh.devices.size
   batch_size = max(num_devices, SAMPLE_BATCH // num_devices * num_devices)
@@ -165,7 +164,7 @@ def evaluate_workdir(workdir: str, *, step: Optional[int] = None, num_samples: i
 
   config, family, state = restore_for_inference(workdir, step)
   spec = resolved_dataset(config)
-  mesh = step_lib.make_mesh()
+  mesh = make_mesh()
   samples = generate(family, state, num_samples, seed, make_sampler(family, mesh, use_ema),
                      mesh=mesh)
   sampler = state.players[family.sampling_player]

@@ -37,7 +37,7 @@ from jax.sharding import PartitionSpec as P
 
 from gan_jax import inception_weights
 from gan_jax import step as step_lib
-from gan_jax.models import DATA_AXIS
+from gan_jax.sharding import DATA_AXIS, make_mesh, replicated
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
@@ -326,11 +326,10 @@ def features(extractor: InceptionExtractor, images, *,
   devices = list(devices or jax.local_devices())
   per_device = math.ceil(min(batch_size, count) / len(devices))
   batch_size = per_device * len(devices)
-  mesh = Mesh(np.asarray(devices), (DATA_AXIS,))
-  replicated = NamedSharding(mesh, P())
-  params = jax.device_put(extractor.params, replicated)
-  resize_h = jax.device_put(tf1_bilinear_matrix(height, INPUT_SIZE), replicated)
-  resize_w = jax.device_put(tf1_bilinear_matrix(width, INPUT_SIZE), replicated)
+  mesh = make_mesh(devices)
+  params = jax.device_put(extractor.params, replicated(mesh))
+  resize_h = jax.device_put(tf1_bilinear_matrix(height, INPUT_SIZE), replicated(mesh))
+  resize_w = jax.device_put(tf1_bilinear_matrix(width, INPUT_SIZE), replicated(mesh))
   batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
   forward = _jitted_forward(mesh)
   outputs = []

@@ -59,8 +59,8 @@ def test_resume_in_a_new_process_is_bitwise_identical(straight_run, tmp_path, da
   assert_same_checkpoints(straight_run, workdir)
   assert _losses(workdir) == _losses(straight_run)
   ckpt = Checkpointer(workdir)
-  from gan_jax.step import make_mesh, replicated
   from gan_jax.families import build_family
+  from gan_jax.sharding import make_mesh, replicated
   family = build_family(_tiny(), (2,))
   _, position = ckpt.restore(jax.eval_shape(lambda: family.create_state(_tiny())),
                              replicated(make_mesh()))
