@@ -29,7 +29,7 @@ import numpy as np
 from absl import flags
 
 from gan_jax import cli, plots
-from gan_jax.evaluate import cycling_labels, generate, make_sampler
+from gan_jax.evaluation.evaluate import cycling_labels, generate, make_sampler
 from gan_jax.latents import interpolation_latents
 from gan_jax.registry import ConfigError
 from gan_jax.sharding import make_mesh

@@ -26,10 +26,10 @@ import PIL.Image
 from etils import epath
 import logging
 
-from gan_jax import evaluate as evaluate_lib
 from gan_jax import config_validation, multihost, plots, provenance, storage
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.data import pipeline as pipeline_lib
+from gan_jax.evaluation import evaluate as evaluate_lib
 from gan_jax.families import build_family
 from gan_jax.metric_writer import MetricWriter
 from gan_jax.optimizers import schedule_note

@@ -192,7 +192,7 @@ def test_evaluate_and_sample_clis(straight_run, tmp_path):
                  capture_output=True)
   samples = np.load(npy)
   assert samples.shape == (300, 2) and samples.dtype == np.float32
-  from gan_jax.evaluate import generate
+  from gan_jax.evaluation.evaluate import generate
   _, family, state = restore_for_inference(straight_run, 10)
   np.testing.assert_allclose(samples, generate(family, state, 300, 0), rtol=1e-6, atol=1e-6)
   # The step-10 and step-20 generators differ.

@@ -1,7 +1,7 @@
 """The FID Inception-v3 in Flax: 2048-d pool3 features of the original TF FID
 network, the extractor behind standard FID and KID numbers.
 
-The graph follows the TorchScript archive `gan_jax.inception_weights`
+The graph follows the TorchScript archive `evaluation.inception_weights`
 converts, module for module and under the same names: a stem of five
 convolutions and two max pools, then Inception blocks A A A B C C C C D E E
 and an 8x8 average pool. The FID variants of the blocks, which differ from
@@ -35,8 +35,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import inception_weights
 from gan_jax import step as step_lib
+from gan_jax.evaluation import inception_weights
 from gan_jax.sharding import DATA_AXIS, make_mesh, replicated
 
 INPUT_SIZE = 299
