@@ -12,7 +12,8 @@ from gan_jax import gan, losses, regularizers
 from gan_jax.families import build_family
 from gan_jax.models import GENERATORS, module_config
 from gan_jax.registry import ConfigError
-from gan_jax.step import BATCH_SPEC, make_mesh, make_train_step, replicated
+from gan_jax.sharding import BATCH_SPEC, make_mesh, replicated
+from gan_jax.step import make_train_step
 
 BATCH = 16
 
@@ -132,8 +133,10 @@ def test_keys_are_drawn_for_the_global_batch(plugins):
 def test_keyless_runs_draw_no_keys(plugins):
   family = build_family(ring8.get_config(), (2,))
   noise = jax.eval_shape(lambda k: family.draw_noise(k, BATCH), jax.random.PRNGKey(0))
-  assert set(noise) == {"z_critic", "z_generator", "interpolation"}
+  assert noise.keys() == {"critic", "generator"}
+  assert noise["critic"].keys() == {"z", "interpolation"} and noise["generator"].keys() == {"z"}
   keyed = build_family(_keyed_config(), (2,))
   noise = jax.eval_shape(lambda k: keyed.draw_noise(k, BATCH), jax.random.PRNGKey(0))
-  assert noise["loss_keys"].shape == (BATCH, 3, 2)
-  assert noise["regularizer_keys"].shape == (BATCH, 2, 1, 2)
+  assert noise["critic"]["loss_keys"].shape == (BATCH, 2, 2)
+  assert noise["generator"]["loss_keys"].shape == (BATCH, 2)
+  assert noise["critic"]["regularizer_keys"].shape == (BATCH, 2, 1, 2)
