@@ -33,6 +33,8 @@ ABSENT_MEANS = {
     "ema.decay": 0.0,
     "ema.start_step": 0,
     "joint_discriminator_batch": False,
+    "num_seeds": 1,
+    "shared_data_order": False,
     # Before the key (commit 34641e8), XLA:CPU chose its library kernels itself.
     "cpu_library_fusions": "xla_default",
 }

@@ -4,7 +4,9 @@
 
 loads a checkpoint (default: the latest), draws `--num_samples` samples from a
 fixed seed with EMA weights where they exist, and writes the step and every
-metric that fits the dataset as JSON. With --distributed (see gan_jax.main)
+metric that fits the dataset as JSON; for a run of several seeds (config
+num_seeds), each seed's metrics under "seeds" and their mean ± standard error
+over the seeds that did not diverge (`gan_jax.seeds.summarize`). With --distributed (see gan_jax.main)
 every process samples its share of each batch, every process gets the
 gathered samples and computes the metrics, and process 0 writes them.
 """
@@ -25,7 +27,7 @@ from jax.sharding import PartitionSpec as P
 
 from gan_jax import cli
 from gan_jax import metrics as metrics_lib
-from gan_jax import multihost
+from gan_jax import multihost, seeds
 from gan_jax import step as step_lib
 from gan_jax.data import DatasetSpec
 from gan_jax.models import DATA_AXIS
@@ -166,20 +168,35 @@ def evaluate_workdir(workdir: str, *, step: Optional[int] = None, num_samples: i
   config, family, state = restore_for_inference(workdir, step)
   spec = resolved_dataset(config)
   mesh = step_lib.make_mesh()
-  samples = generate(family, state, num_samples, seed, make_sampler(family, mesh, use_ema),
-                     mesh=mesh)
-  sampler = state.players[family.sampling_player]
-  results = {"step": int(state.step), "num_samples": num_samples, "seed": seed,
-             "dataset": spec.name, "config_sha256": provenance.config_hash(config),
-             "used_ema": bool(use_ema and sampler.ema_params is not None),
-             **score_samples(spec, samples),
-             **image_metrics(spec, family, samples, data_dir_for(config), seed)}
-  if inception:
-    results.update(inception_image_metrics(spec, samples, data_dir_for(config), seed))
+  sample_fn = make_sampler(family, mesh, use_ema)
+  test = None
   if family.evaluates_test_set:
-    test = pipeline_lib.load_eval_split(spec, "test", data_dir_for(config))
-    results.update(test_set_metrics(family, state, test["x"], seed))
-    results["num_test_examples"] = len(test["x"])
+    test = pipeline_lib.load_eval_split(spec, "test", data_dir_for(config))["x"]
+
+  def evaluate_one(state) -> dict:
+    samples = generate(family, state, num_samples, seed, sample_fn, mesh=mesh)
+    results = {**score_samples(spec, samples),
+               **image_metrics(spec, family, samples, data_dir_for(config), seed)}
+    if inception:
+      results.update(inception_image_metrics(spec, samples, data_dir_for(config), seed))
+    if test is not None:
+      results.update(test_set_metrics(family, state, test, seed))
+    return results
+
+  count = seeds.num_seeds(config)
+  first = seeds.one_seed(config, state, 0)
+  sampler = first.players[family.sampling_player]
+  results = {"step": seeds.job_step(state), "num_samples": num_samples, "seed": seed,
+             "dataset": spec.name, "config_sha256": provenance.config_hash(config),
+             "used_ema": bool(use_ema and sampler.ema_params is not None)}
+  if count == 1:
+    results.update(evaluate_one(state))
+  else:
+    per_seed = [evaluate_one(seeds.seed_state(state, i)) for i in range(count)]
+    results.update(seeds.summarize(per_seed, seeds.seed_values(config),
+                                   seeds.live_seeds(state), jax.device_get(state.step)))
+  if test is not None:
+    results["num_test_examples"] = len(test)
   return results
 
 
