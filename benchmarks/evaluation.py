@@ -3,7 +3,7 @@
     python benchmarks/evaluation.py [--workdir=runs/dcgan_mnist] [--num_samples=10000]
         [--output=benchmarks/results/evaluation.json]
 
-Runs `gan_jax.evaluate.evaluate_workdir` end to end (restoring the checkpoint,
+Runs `gan_jax.evaluation.evaluate.evaluate_workdir` end to end (restoring the checkpoint,
 sampling, classifier features of the samples and of the real images, every
 metric and the real-vs-real floor) in a fresh process state, then times its
 phases again on their own, warm: sampling, feature extraction of the
@@ -24,10 +24,10 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from gan_jax import classifier as classifier_lib  # noqa: E402
-from gan_jax import evaluate, feature_metrics, image_evaluation  # noqa: E402
-from gan_jax.step import make_mesh  # noqa: E402
+from gan_jax.evaluation import classifier as classifier_lib  # noqa: E402
+from gan_jax.evaluation import evaluate, feature_metrics, image_evaluation  # noqa: E402
 from gan_jax.run import data_dir_for, resolved_dataset, restore_for_inference  # noqa: E402
+from gan_jax.sharding import make_mesh  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", "runs/dcgan_mnist", "A finished image run.")

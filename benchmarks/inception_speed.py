@@ -4,7 +4,7 @@ float32 matmul peak.
     python benchmarks/inception_speed.py [--batch_size=64] [--repeats=2]
         [--output=benchmarks/results/inception_speed.json]
 
-Times `gan_jax.inception.features` on one batch of 28x28 grey images (the
+Times `gan_jax.evaluation.inception.features` on one batch of 28x28 grey images (the
 resize to 299x299 included), warm, the fastest of `--repeats`; the FLOPs per
 image are XLA's count for the compiled network. The matmul peak
 (benchmarks/step_suite.py) is measured just before and just after, and the
@@ -29,9 +29,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.step_suite import matmul_peak_flops  # noqa: E402
-from gan_jax import inception, inception_weights  # noqa: E402
+from gan_jax.evaluation import inception, inception_weights  # noqa: E402
 from gan_jax.data import default_data_dir  # noqa: E402
-from gan_jax.step import make_mesh  # noqa: E402
+from gan_jax.sharding import make_mesh  # noqa: E402
 
 
 def parse_args():

@@ -78,7 +78,8 @@ from gan_jax.data import DataNotPreparedError, dataset_spec, default_data_dir  #
 from gan_jax.data.pipeline import InputPipeline, load_split  # noqa: E402
 from gan_jax.families import build_family  # noqa: E402
 from gan_jax.models import DISCRIMINATORS, GENERATORS  # noqa: E402
-from gan_jax.step import make_mesh, make_train_step, replicated  # noqa: E402
+from gan_jax.sharding import make_mesh, replicated  # noqa: E402
+from gan_jax.step import make_train_step  # noqa: E402
 
 REFERENCE = "xla"
 # A variant is "<conv implementation>" (G's conv_transpose and, where D has the

@@ -20,7 +20,7 @@ from absl import app, flags
 from configs import dcgan_mnist, vae_mnist
 from experiments import report, summary
 from gan_jax import compilation_cache
-from gan_jax.evaluate import evaluate_workdir
+from gan_jax.evaluation.evaluate import evaluate_workdir
 from gan_jax.train import train_and_evaluate
 
 FLAGS = flags.FLAGS

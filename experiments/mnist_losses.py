@@ -7,7 +7,7 @@ Adam(2e-4, 0.5) decayed linearly) with only the loss changed, and for
 WGAN-GP also D's batch norm removed (a gradient penalty needs a D whose output
 for one example does not depend on the rest of the batch). Each run is scored
 once, at its last step, on 10,000 EMA samples against the 10,000 MNIST test
-images (classifier features; `gan_jax.image_evaluation`). Writes
+images (classifier features; `gan_jax.evaluation.image_evaluation`). Writes
 experiments/results/mnist_losses.json and prints the Markdown table
 (`experiments.report`): mean ± standard error over the seeds, and the
 real-vs-real floor.

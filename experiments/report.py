@@ -194,7 +194,7 @@ def dcgan_sweep_table(sweep: Optional[dict] = None) -> str:
 def classifiers_table() -> str:
   rows = []
   for name in ("mnist", "fashion_mnist"):
-    record = load(f"gan_jax/classifier_weights/{name}.json")
+    record = load(f"gan_jax/evaluation/classifier_weights/{name}.json")
     rows.append([name, f"{100 * record['test_accuracy']:.2f} %", thousands(record["num_params"]),
                  f"`{record['sha256'][:8]}…`"])
   return markdown(["classifier", "test accuracy", "parameters", "SHA-256"], rows, "lrrl")

@@ -72,8 +72,9 @@ RUN_RECORD = "sweep_run.json"  # a finished run's wall-clock, kept in its workdi
 def run_provenance(workdir: str) -> dict:
   """What a run's metrics rest on: its config's hash, the evaluation's sample
   count, seed and EMA use, and the reference classifier with its SHA-256."""
-  from gan_jax import classifier as classifier_lib
-  from gan_jax import image_evaluation, provenance
+  from gan_jax import provenance
+  from gan_jax.evaluation import classifier as classifier_lib
+  from gan_jax.evaluation import image_evaluation
 
   config = provenance.load_config(workdir)
   dataset = config.dataset.name

@@ -12,7 +12,7 @@ optimizer update of
   closed form.
 
 Losses are in nats per example (summed over the data's values) and averaged
-over the global batch with `per_replica.batch_mean`, which also averages the gradients
+over the global batch with `sharding.batch_mean`, which also averages the gradients
 across replicas (see `gan_jax.step`). The eps draws are made for the global
 batch in `draw_noise`, so results do not depend on the device count.
 
@@ -36,8 +36,8 @@ from gan_jax.models import build_module, module_options
 from gan_jax.models.autoencoder import (DECODERS, ENCODERS, OBSERVATION_LOG_VARIANCE,
                                         AutoencoderModel)
 from gan_jax.optimizers import make_optimizer
-from gan_jax.per_replica import batch_mean
 from gan_jax.registry import ConfigError, Registry
+from gan_jax.sharding import batch_mean
 from gan_jax.state import Player, TrainState
 
 AUTOENCODER = "autoencoder"

@@ -1,204 +1,26 @@
-"""Evaluation: sample a trained model and score the samples.
+"""The `evaluate` command: score a trained run's checkpoint.
 
     python -m gan_jax.evaluate --workdir=DIR --output=FILE.json [--step=N] [--distributed]
 
 loads a checkpoint (default: the latest), draws `--num_samples` samples from a
 fixed seed with EMA weights where they exist, and writes the step and every
-metric that fits the dataset as JSON; for a run of several seeds (config
-num_seeds), each seed's metrics under "seeds" and their mean ± standard error
-over the seeds that did not diverge (`gan_jax.seeds.summarize`). With --distributed (see gan_jax.main)
-every process samples its share of each batch, every process gets the
-gathered samples and computes the metrics, and process 0 writes them.
+metric that fits the dataset as JSON (`gan_jax.evaluation.evaluate`); for a
+run of several seeds (config num_seeds), each seed's metrics under "seeds" and
+their mean ± standard error over the seeds that did not diverge. With
+--distributed (see gan_jax.main) every process samples its share of each
+batch, every process gets the gathered samples and computes the metrics, and
+process 0 writes them.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-from typing import Optional
 
-import jax
-import numpy as np
 from absl import flags
 from etils import epath
 
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
-
-from gan_jax import cli
-from gan_jax import metrics as metrics_lib
-from gan_jax import multihost, seeds
-from gan_jax import step as step_lib
-from gan_jax.data import DatasetSpec
-from gan_jax.models import DATA_AXIS
-
-SAMPLE_BATCH = 2500
-
-
-def cycling_labels(num_samples: int, num_classes: int) -> Optional[np.ndarray]:
-  """Labels 0, 1, ..., K-1, 0, 1, ...: balanced classes for conditional models."""
-  if not num_classes:
-    return None
-  return (np.arange(num_samples) % num_classes).astype(np.int32)
-
-
-def make_sampler(family, mesh, use_ema: bool = True):
-  """`family.sample` jitted to return its samples replicated on every device of
-  `mesh`, so that every process can read them (inputs come in batch-sharded)."""
-  return jax.jit(functools.partial(family.sample, use_ema=use_ema),
-                 out_shardings=step_lib.replicated(mesh))
-
-
-def generate(family, state, num_samples: int, seed: int, sample_fn=None,
-             labels: Optional[np.ndarray] = None, mesh=None) -> np.ndarray:
-  """`num_samples` samples as a float32 NumPy array in the data's layout.
-
-  The latents come from one fixed key, and each batch of them is split over
-  the devices of `mesh` (default: all of them) along the batch axis, so that
-  sampling runs data-parallel; generators sample with fixed batch statistics,
-  so how the batch is split does not change any sample. Conditional models
-  get `labels` (default: cycling over the classes). Pass a `make_sampler`
-  result as `sample_fn` to reuse its compilation.
-  """
-  mesh = mesh or step_lib.make_mesh()
-  latents = np.asarray(jax.random.normal(jax.random.PRNGKey(seed),
-                                         (num_samples, family.latent_dim)))
-  if labels is None:
-    labels = cycling_labels(num_samples, family.num_classes)
-  sample = sample_fn or make_sampler(family, mesh)
-  state = jax.device_put(state, step_lib.replicated(mesh))
-  batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
-  num_devices = mesh.devices.size
-  batch_size = max(num_devices, SAMPLE_BATCH // num_devices * num_devices)
-  parts = []
-  for start in range(0, num_samples, batch_size):
-    z = latents[start:start + batch_size]
-    count = len(z)
-    padding = -count % num_devices  # only the last batch can need it
-    z = np.pad(z, ((0, padding), (0, 0)))
-    batch_labels = None
-    if labels is not None:
-      batch_labels = jax.device_put(np.pad(labels[start:start + batch_size], (0, padding)),
-                                    batch_sharding)
-    out = sample(state, jax.device_put(z, batch_sharding), batch_labels)
-    parts.append(np.asarray(out)[:count])
-  return np.concatenate(parts).astype(np.float32)
-
-
-def score_samples(spec: DatasetSpec, samples: np.ndarray) -> dict:
-  """Every metric that fits the dataset, for one batch of samples."""
-  results = {}
-  if spec.mixture is not None:
-    results.update(metrics_lib.mode_coverage(samples, spec.mixture.means, spec.mixture.std))
-  if spec.example_shape == (1,):
-    results.update(metrics_lib.moments(samples))
-  return results
-
-
-TEST_BATCH = 500
-
-
-def test_set_metrics(family, state, images: np.ndarray, seed: int,
-                     iwae_samples: Optional[int] = None, evaluate_fn=None) -> dict:
-  """Per-example test-set means for families that model p(x) (autoencoders):
-  reconstruction error, negative ELBO and its terms, the IWAE bound (nats).
-  Pass a jitted `family.evaluate_batch` (iwae_samples static) as `evaluate_fn`
-  to reuse its compilation."""
-  evaluate_fn = evaluate_fn or jax.jit(family.evaluate_batch, static_argnums=3)
-  key = jax.random.PRNGKey(seed)
-  totals: dict = {}
-  for start in range(0, len(images), TEST_BATCH):
-    sums = evaluate_fn(state, images[start:start + TEST_BATCH],
-                       jax.random.fold_in(key, start), iwae_samples)
-    for name, value in jax.device_get(sums).items():
-      totals[name] = totals.get(name, 0.0) + float(value)
-  count = totals.pop("num_examples")
-  means = {f"test_{name}": value / count for name, value in totals.items()}
-  if iwae_samples is not None and iwae_samples <= 1:
-    means.pop("test_iwae_nll", None)  # equals the one-sample ELBO estimate
-  return means
-
-
-def image_metrics(spec: DatasetSpec, family, samples: np.ndarray, data_dir: str,
-                  seed: int, with_floor: bool = True) -> dict:
-  """Classifier-based metrics where the dataset has a reference classifier."""
-  from gan_jax import image_evaluation
-
-  if not (spec.is_image and image_evaluation.has_reference_classifier(spec)):
-    return {}
-  labels = cycling_labels(len(samples), family.num_classes)
-  return image_evaluation.reference_metrics(spec, samples, data_dir, labels=labels,
-                                            seed=seed, with_floor=with_floor)
-
-
-def inception_metrics_enabled(setting) -> bool:
-  """`config.eval.inception_metrics`: True, False, or "auto" (the default):
-  on for GPU/TPU, off on CPU, where the network's 11 GFLOP per 299x299
-  image cost minutes per thousand samples at every evaluation."""
-  if setting == "auto":
-    return jax.default_backend() != "cpu"
-  if not isinstance(setting, bool):
-    from gan_jax.registry import ConfigError
-
-    raise ConfigError(f"eval.inception_metrics must be True, False or 'auto', got {setting!r}.")
-  return setting
-
-
-def inception_image_metrics(spec: DatasetSpec, samples: np.ndarray, data_dir: str,
-                            seed: int, with_floor: bool = True) -> dict:
-  """Standard FID/KID on the FID Inception (`inception_*`, with the
-  real-vs-real floor) for image datasets; a note when the weights are not
-  prepared (gan_jax.inception_metrics)."""
-  from gan_jax import inception_metrics
-
-  if not spec.is_image:
-    return {}
-  return inception_metrics.evaluation_metrics(spec.name, samples, spec.value_range, data_dir,
-                                              seed=seed, with_floor=with_floor)
-
-
-def evaluate_workdir(workdir: str, *, step: Optional[int] = None, num_samples: int = 2500,
-                     seed: int = 0, use_ema: bool = True, inception: bool = True) -> dict:
-  from gan_jax.run import resolved_dataset, restore_for_inference
-
-  from gan_jax import provenance
-  from gan_jax.data import pipeline as pipeline_lib
-  from gan_jax.run import data_dir_for
-
-  config, family, state = restore_for_inference(workdir, step)
-  spec = resolved_dataset(config)
-  mesh = step_lib.make_mesh()
-  sample_fn = make_sampler(family, mesh, use_ema)
-  test = None
-  if family.evaluates_test_set:
-    test = pipeline_lib.load_eval_split(spec, "test", data_dir_for(config))["x"]
-
-  def evaluate_one(state) -> dict:
-    samples = generate(family, state, num_samples, seed, sample_fn, mesh=mesh)
-    results = {**score_samples(spec, samples),
-               **image_metrics(spec, family, samples, data_dir_for(config), seed)}
-    if inception:
-      results.update(inception_image_metrics(spec, samples, data_dir_for(config), seed))
-    if test is not None:
-      results.update(test_set_metrics(family, state, test, seed))
-    return results
-
-  count = seeds.num_seeds(config)
-  first = seeds.one_seed(config, state, 0)
-  sampler = first.players[family.sampling_player]
-  results = {"step": seeds.job_step(state), "num_samples": num_samples, "seed": seed,
-             "dataset": spec.name, "config_sha256": provenance.config_hash(config),
-             "used_ema": bool(use_ema and sampler.ema_params is not None)}
-  if count == 1:
-    results.update(evaluate_one(state))
-  else:
-    per_seed = [evaluate_one(seeds.seed_state(state, i)) for i in range(count)]
-    results.update(seeds.summarize(per_seed, seeds.seed_values(config),
-                                   seeds.live_seeds(state), jax.device_get(state.step)))
-  if test is not None:
-    results["num_test_examples"] = len(test)
-  return results
-
+from gan_jax import cli, multihost
+from gan_jax.evaluation.evaluate import evaluate_workdir
 
 FLAGS = flags.FLAGS
 

@@ -10,6 +10,7 @@ import jax
 
 from gan_jax import step as step_lib
 from gan_jax.model_family import ModelFamily
+from gan_jax.sharding import make_mesh
 
 
 def check_contract(family, config, global_batch_size: int = 8) -> None:
@@ -31,7 +32,7 @@ def check_contract(family, config, global_batch_size: int = 8) -> None:
                          jax.random.PRNGKey(0))
   for leaf in jax.tree.leaves(noise):
     assert leaf.shape[:1] == (global_batch_size,), f"a noise leaf has shape {leaf.shape}"
-  mesh = step_lib.make_mesh(jax.devices()[:1])
+  mesh = make_mesh(jax.devices()[:1])
   data_shape = tuple(family.data_shape)
   batches = {"x": jax.ShapeDtypeStruct(
       (family.batches_per_step, global_batch_size, *data_shape), jax.numpy.float32)}

@@ -13,7 +13,7 @@ detected ([-1, 1] when any value is negative, else [0, 1] when none exceeds
 1, else 0..255) unless `--value_range` gives it.
 
 Prints and writes FID, KID with its standard error and precision/recall
-(k = 3) on the FID Inception's pool3 features (see gan_jax.inception), with
+(k = 3) on the FID Inception's pool3 features (see gan_jax.evaluation.inception), with
 the counts, the weights' SHA-256 and the resize. Statistics files hold the
 features too, so KID and precision/recall work from them; a file with only
 `mu` and `sigma` gives FID alone. Dataset splits are cached in the data dir.
@@ -30,8 +30,9 @@ from typing import Optional
 import numpy as np
 from absl import flags
 
-from gan_jax import cli, inception, inception_metrics
+from gan_jax import cli
 from gan_jax.errors import UserError
+from gan_jax.evaluation import inception, inception_metrics
 
 FLAGS = flags.FLAGS
 

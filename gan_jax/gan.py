@@ -19,8 +19,9 @@ from jax import lax
 from gan_jax import augment, losses, precision, regularizers
 from gan_jax.models import DISCRIMINATORS, GENERATORS, build_module, module_options
 from gan_jax.optimizers import make_optimizer
-from gan_jax.per_replica import batch_mean, example_keys, pack
+from gan_jax.per_replica import example_keys, pack
 from gan_jax.registry import ConfigError
+from gan_jax.sharding import batch_mean
 from gan_jax.state import Player, TrainState
 
 GENERATOR = "generator"

@@ -57,7 +57,7 @@ class ModelFamily(Protocol):
   def replica_update(self, state: TrainState, batches: PyTree,
                      noise: PyTree) -> tuple[TrainState, dict]:
     """One step on this replica's shard; averages over the batch with
-    `gan_jax.per_replica.batch_mean`. Returns the new state (step + 1) and
+    `gan_jax.sharding.batch_mean`. Returns the new state (step + 1) and
     scalar metrics, equal on every replica."""
 
   def sample(self, state: TrainState, latents: jax.Array,

@@ -1,9 +1,8 @@
-"""What a family's per-replica update uses: the global batch mean and packing.
+"""Per-example pieces of a family's update: PacGAN packing and example keys.
 
 Inside `replica_update` (run under `jax.shard_map`, see `gan_jax.step`) each
-replica holds its shard of the batch. `batch_mean` averages over the global
-batch, so losses written with it do not depend on the device count, and its
-gradient is the cross-replica mean of the local gradients.
+replica holds its shard of the batch; the global batch mean it reduces with is
+`gan_jax.sharding.batch_mean`.
 """
 
 from __future__ import annotations
@@ -12,14 +11,6 @@ import math
 
 import jax
 import jax.numpy as jnp
-from jax import lax
-
-from gan_jax.models import DATA_AXIS
-
-
-def batch_mean(x: jax.Array) -> jax.Array:
-  """Mean over the global batch, from inside the per-replica code."""
-  return lax.pmean(jnp.mean(x), DATA_AXIS)
 
 
 def pack(x: jax.Array, pack_size: int) -> jax.Array:

@@ -24,7 +24,7 @@ from gan_jax.data import pipeline as pipeline_lib
 FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset", None, "Dataset name.")
 flags.DEFINE_string("weights", None, "Pretrained weights to prepare instead: 'inception' "
-                    "(the FID Inception-v3, see gan_jax.inception_weights).")
+                    "(the FID Inception-v3, see gan_jax.evaluation.inception_weights).")
 flags.DEFINE_string("data_dir", None, "TFDS data dir (default: $GAN_JAX_DATA_DIR or "
                     "~/tensorflow_datasets).")
 flags.DEFINE_string("manual_dir", None, "Directory holding the raw files to prepare from.")
@@ -37,7 +37,7 @@ def main(argv):
   del argv
   data_dir = FLAGS.data_dir or default_data_dir()
   if FLAGS.weights is not None:
-    from gan_jax import inception_weights
+    from gan_jax.evaluation import inception_weights
     return inception_weights.prepare_main(FLAGS.weights, data_dir)
   if FLAGS.dataset is None:
     raise UserError("Give --dataset=NAME or --weights=inception.")

@@ -15,7 +15,7 @@ from gan_jax.data import dataset_spec, default_data_dir
 from gan_jax.data import pipeline as pipeline_lib
 from gan_jax.families import build_family
 from gan_jax.registry import ConfigError
-from gan_jax.step import make_mesh, replicated
+from gan_jax.sharding import make_mesh, replicated
 
 
 def data_dir_for(config) -> str:

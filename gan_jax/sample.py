@@ -29,10 +29,10 @@ import numpy as np
 from absl import flags
 
 from gan_jax import cli, plots, seeds
-from gan_jax.evaluate import cycling_labels, generate, make_sampler
+from gan_jax.evaluation.evaluate import cycling_labels, generate, make_sampler
 from gan_jax.latents import interpolation_latents
 from gan_jax.registry import ConfigError
-from gan_jax.step import make_mesh
+from gan_jax.sharding import make_mesh
 
 FLAGS = flags.FLAGS
 KINDS = ("raw", "grid", "interpolation", "classes", "reconstructions",

@@ -7,7 +7,8 @@ the loop uses) supplies the step three pure pieces:
   step (latents, penalty interpolation weights...), leading axis = example.
 * `replica_update(state, batches, noise)`: the per-replica update. It sees its
   shard of the batch and of the noise, and reduces over the named axis
-  `DATA_AXIS` with `lax.pmean`, as a pmapped step would.
+  `gan_jax.sharding.DATA_AXIS` (`sharding.batch_mean`), as a pmapped step
+  would.
 * `batches_per_step`: how many real batches one step consumes (n_critic for
   a GAN, so that each critic update sees a fresh batch).
 
@@ -54,30 +55,16 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gan_jax.model_family import ModelFamily
-from gan_jax.models import DATA_AXIS
 from gan_jax.registry import ConfigError
 from gan_jax.seeds import finite_by_seed
+from gan_jax.sharding import BATCH_SPEC, NOISE_SPEC, SEEDED_BATCH_SPEC, SEEDED_NOISE_SPEC
 from gan_jax.state import TrainState
 
 PyTree = Any
-# Batches enter as (batches_per_step, global_batch, ...): shard the batch axis.
-BATCH_SPEC = P(None, DATA_AXIS)
-# Noise leaves are (global_batch, ...).
-NOISE_SPEC = P(DATA_AXIS)
-# The same with a leading seed axis (num_seeds > 1).
-SEEDED_BATCH_SPEC = P(None, *BATCH_SPEC)
-SEEDED_NOISE_SPEC = P(None, *NOISE_SPEC)
-
-
-def make_mesh(devices=None) -> Mesh:
-  """A 1-D data-parallel mesh over every device of every process."""
-  devices = jax.devices() if devices is None else devices
-  return Mesh(np.asarray(devices), (DATA_AXIS,))
 
 
 def check_global_batch(global_batch_size: int, mesh: Mesh, *,
@@ -99,10 +86,6 @@ def check_global_batch(global_batch_size: int, mesh: Mesh, *,
         f"is not a multiple of {per_replica_multiple} (the PacGAN pack size); "
         f"choose batch_size as a multiple of {num_devices * per_replica_multiple}.")
   return per_replica
-
-
-def replicated(mesh: Mesh) -> NamedSharding:
-  return NamedSharding(mesh, P())
 
 
 # Which ops XLA:CPU hands to the YNNPACK library (config.cpu_library_fusions).

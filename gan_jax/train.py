@@ -26,17 +26,17 @@ import PIL.Image
 from etils import epath
 import logging
 
-from gan_jax import evaluate as evaluate_lib
 from gan_jax import config_validation, multihost, plots, provenance, seeds, storage
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.data import pipeline as pipeline_lib
+from gan_jax.evaluation import evaluate as evaluate_lib
 from gan_jax.families import build_family
 from gan_jax.metric_writer import MetricWriter
 from gan_jax.optimizers import schedule_note
 from gan_jax.registry import ConfigError
 from gan_jax.profiling import StepTraceWindow
-from gan_jax.step import (DEFAULT_CPU_LIBRARY_FUSIONS, check_global_batch, make_mesh,
-                          make_train_step, replicated)
+from gan_jax.sharding import make_mesh, replicated
+from gan_jax.step import DEFAULT_CPU_LIBRARY_FUSIONS, check_global_batch, make_train_step
 from gan_jax.run import data_dir_for, load_training_data, resolved_dataset
 from gan_jax.workdir_lock import WorkdirLock
 

@@ -20,7 +20,8 @@ from configs import default
 from gan_jax import autoencoder as ae
 from gan_jax.families import build_family
 from gan_jax.registry import ConfigError
-from gan_jax.step import BATCH_SPEC, make_mesh, make_train_step, replicated
+from gan_jax.sharding import BATCH_SPEC, make_mesh, replicated
+from gan_jax.step import make_train_step
 
 IMAGE = (4, 4, 1)
 LEARNING_RATE = 3e-2

@@ -1,5 +1,5 @@
 """The committed metric classifiers: integrity, provenance, accuracy, and
-batched/sharded inference."""
+batched/sharded inference; the training loop of experiments/train_classifier.py."""
 
 import functools
 import json
@@ -11,7 +11,8 @@ import numpy as np
 import optax
 import pytest
 
-from gan_jax import classifier as classifier_lib
+from experiments import train_classifier
+from gan_jax.evaluation import classifier as classifier_lib
 
 SAMPLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
@@ -104,7 +105,7 @@ def test_random_shift_translates_and_fills_with_background():
   image = np.full((1, 28, 28, 1), -1.0, np.float32)
   image[0, 10, 12] = 1.0
   key = jax.random.PRNGKey(0)
-  shifted = np.asarray(jax.jit(classifier_lib.random_shift, static_argnums=2)(key, image, 2))
+  shifted = np.asarray(jax.jit(train_classifier.random_shift, static_argnums=2)(key, image, 2))
   offset = np.asarray(jax.random.randint(key, (1, 2), 0, 5))[0]
   row, col = np.argwhere(shifted[0, ..., 0] == 1.0)[0]
   assert (row, col) == (10 + 2 - offset[0], 12 + 2 - offset[1])
@@ -113,7 +114,7 @@ def test_random_shift_translates_and_fills_with_background():
 
 def test_random_flip_mirrors_some_images_and_keeps_the_rest():
   images = np.random.default_rng(4).uniform(-1, 1, (32, 28, 28, 1)).astype(np.float32)
-  flipped = np.asarray(jax.jit(classifier_lib.random_flip)(jax.random.PRNGKey(0), images))
+  flipped = np.asarray(jax.jit(train_classifier.random_flip)(jax.random.PRNGKey(0), images))
   mirrored = np.all(flipped == images[:, :, ::-1], axis=(1, 2, 3))
   kept = np.all(flipped == images, axis=(1, 2, 3))
   assert np.all(mirrored ^ kept) and 0 < mirrored.sum() < 32
@@ -132,9 +133,9 @@ def test_a_few_train_steps_reduce_the_loss():
                                             image_shape=images.shape[1:]),
                           jax.random.PRNGKey(0))
   params = jax.tree.map(lambda s: rng.normal(0, 0.5, s.shape).astype(np.float32), shapes)
-  state = classifier_lib.ClassifierState(step=np.int32(0), params=params,
-                                         opt_state=optimizer.init(params))
-  step = classifier_lib.make_train_step(model, optimizer, max_shift=1, flip=True)
+  state = train_classifier.ClassifierState(step=np.int32(0), params=params,
+                                           opt_state=optimizer.init(params))
+  step = train_classifier.make_train_step(model, optimizer, max_shift=1, flip=True)
   losses = []
   for _ in range(30):
     state, metrics = step(state, images, labels, jax.random.PRNGKey(1))

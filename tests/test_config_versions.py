@@ -21,7 +21,7 @@ import pytest
 
 from configs import ring8
 from gan_jax import config_schema, provenance
-from gan_jax.evaluate import evaluate_workdir
+from gan_jax.evaluation.evaluate import evaluate_workdir
 from gan_jax.families import build_family
 from gan_jax.sample import write_samples
 from gan_jax.run import resolved_dataset, restore_for_inference

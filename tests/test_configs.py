@@ -11,7 +11,8 @@ import pytest
 
 from gan_jax.data import dataset_spec
 from gan_jax.families import build_family
-from gan_jax.step import make_mesh, make_train_step
+from gan_jax.sharding import make_mesh
+from gan_jax.step import make_train_step
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "configs")

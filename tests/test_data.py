@@ -7,7 +7,7 @@ import pytest
 from gan_jax.data import DATASETS, DataNotPreparedError
 from gan_jax.data import pipeline as pipeline_lib
 from gan_jax.data import synthetic
-from gan_jax.step import make_mesh
+from gan_jax.sharding import make_mesh
 
 
 def _source(num_records, batch, process_index=0, process_count=1, seed=0):

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from configs import dcgan_mnist
-from gan_jax import evaluate, gan
-from gan_jax.step import make_mesh, replicated
+from gan_jax import gan
+from gan_jax.evaluation import evaluate
+from gan_jax.sharding import make_mesh, replicated
 
 
 @pytest.mark.slow

@@ -12,7 +12,8 @@ from gan_jax import gan, losses, regularizers
 from gan_jax.families import build_family
 from gan_jax.models import GENERATORS, module_config
 from gan_jax.registry import ConfigError
-from gan_jax.step import BATCH_SPEC, make_mesh, make_train_step, replicated
+from gan_jax.sharding import BATCH_SPEC, make_mesh, replicated
+from gan_jax.step import make_train_step
 
 BATCH = 16
 

@@ -30,8 +30,8 @@ from gan_jax.errors import UserError
 from gan_jax.families import build_family
 from gan_jax.metric_writer import METRICS_FILE, MetricWriter, read_metrics
 from gan_jax.registry import ConfigError
-from gan_jax.step import make_mesh, replicated
 from gan_jax.run import restore_for_inference
+from gan_jax.sharding import make_mesh, replicated
 from gan_jax.train import train_and_evaluate
 from gan_jax.workdir_lock import WorkdirLock, WorkdirLockedError
 

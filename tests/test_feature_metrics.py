@@ -7,10 +7,9 @@ import pytest
 import scipy.linalg
 import scipy.stats
 
-from gan_jax.feature_metrics import (
+from gan_jax.evaluation.feature_metrics import (
     all_feature_metrics, class_balance, classifier_score, density_coverage, frechet_distance,
-    gaussian_frechet_distance, kernel_distance, polynomial_mmd2, precision_recall,
-    stacked_mnist_modes)
+    gaussian_frechet_distance, kernel_distance, polynomial_mmd2, precision_recall)
 
 
 def random_cov(rng, dim):
@@ -218,39 +217,6 @@ def test_classifier_score_matches_scipy_entropy_per_split():
   assert score == pytest.approx(np.mean(expected), rel=1e-10)
   assert std == pytest.approx(np.std(expected), rel=1e-8)
   assert 1.0 < score < 6.0
-
-
-# --- Stacked MNIST ----------------------------------------------------------
-
-
-def test_stacked_mnist_every_mode_once():
-  triples = np.stack(np.meshgrid(*[np.arange(10)] * 3, indexing="ij"), -1).reshape(-1, 3)
-  out = stacked_mnist_modes(triples)
-  assert out["modes"] == 1000
-  assert out["reverse_kl"] == pytest.approx(0.0, abs=1e-12)
-
-
-def test_stacked_mnist_channel_order_names_different_modes():
-  digits = np.array([[1, 2, 3]] * 3 + [[3, 2, 1]] * 1)
-  out = stacked_mnist_modes(digits)
-  assert out["modes"] == 2
-  # Histogram (3/4, 1/4) on 2 of 1000 modes.
-  expected = 0.75 * math.log(0.75 * 1000) + 0.25 * math.log(0.25 * 1000)
-  assert out["reverse_kl"] == pytest.approx(expected, rel=1e-12)
-
-
-def test_stacked_mnist_ten_equal_modes_give_log_hundred():
-  digits = np.repeat(np.stack([np.arange(10)] * 3, axis=1), 7, axis=0)
-  out = stacked_mnist_modes(digits)
-  assert out["modes"] == 10
-  assert out["reverse_kl"] == pytest.approx(math.log(100.0), rel=1e-12)
-
-
-def test_stacked_mnist_rejects_bad_digits():
-  with pytest.raises(ValueError):
-    stacked_mnist_modes(np.array([[1, 2, 10]]))
-  with pytest.raises(ValueError):
-    stacked_mnist_modes(np.array([[1, 2]]))
 
 
 # --- Everything at once -----------------------------------------------------

@@ -1,4 +1,4 @@
-"""gan_jax.fid and gan_jax.inception_metrics: inputs, statistics files, the
+"""gan_jax.fid and gan_jax.evaluation.inception_metrics: inputs, statistics files, the
 comparison, and user errors. The network runs with random weights here (the
 real ones are tested in test_inception.py)."""
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_jax import feature_metrics, fid, inception, inception_metrics
+from gan_jax import fid
+from gan_jax.evaluation import feature_metrics, inception, inception_metrics
 from tests.test_inception import random_archive_tensors
 
 

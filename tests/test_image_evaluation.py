@@ -6,8 +6,8 @@ how real, noised and collapsed sets must rank."""
 import numpy as np
 import pytest
 
-from gan_jax import classifier as classifier_lib
-from gan_jax import image_evaluation
+from gan_jax.evaluation import classifier as classifier_lib
+from gan_jax.evaluation import image_evaluation
 from gan_jax.data import DATASETS
 from gan_jax.data import pipeline as pipeline_lib
 

@@ -15,7 +15,8 @@ from configs import dcgan_mnist, vae_mnist
 from gan_jax import gan
 from gan_jax.registry import ConfigError
 from gan_jax.sample import write_samples
-from gan_jax.step import BATCH_SPEC, make_mesh, make_train_step, replicated
+from gan_jax.sharding import BATCH_SPEC, make_mesh, replicated
+from gan_jax.step import make_train_step
 from gan_jax.run import resolved_dataset, restore_for_inference
 from gan_jax.train import train_and_evaluate
 

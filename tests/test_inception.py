@@ -21,7 +21,7 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import feature_metrics, inception, inception_weights
+from gan_jax.evaluation import feature_metrics, inception, inception_weights
 from gan_jax.data import default_data_dir
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments"))

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from gan_jax.metrics import mode_coverage, moments, reverse_kl_to_uniform
+from gan_jax.evaluation.mixture_metrics import mode_coverage, moments, reverse_kl_to_uniform
 
 STD = 0.01
 # The ring8 layout: means (cos 2 pi i / 8, sin 2 pi i / 8).

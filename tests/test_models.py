@@ -17,12 +17,12 @@ import optax
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS, build_module
+from gan_jax.models import DISCRIMINATORS, GENERATORS, build_module
 from gan_jax.models.layers import (SPECTRAL_NORM, ConditionalBatchNorm, ProjectionHead, SNConv,
                                    SNDense, spectral_normalize)
 from gan_jax.registry import ConfigError
+from gan_jax.sharding import DATA_AXIS, make_mesh
 from gan_jax.state import Player
-from gan_jax.step import make_mesh
 
 LATENT_DIM = 8
 NUM_CLASSES = 3

@@ -23,7 +23,7 @@ from ml_collections import config_flags
 from configs import ring8
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.data.pipeline import _ShuffledBatchSource
-from gan_jax.evaluate import evaluate_workdir
+from gan_jax.evaluation.evaluate import evaluate_workdir
 from gan_jax.launch import free_port
 from gan_jax.metric_writer import read_metrics
 from gan_jax.run import restore_for_inference

@@ -18,7 +18,8 @@ from gan_jax.families import build_family
 from gan_jax.metric_writer import read_metrics
 from gan_jax.models.layers import SNConv, SNDense
 from gan_jax.registry import ConfigError
-from gan_jax.step import make_mesh, make_train_step
+from gan_jax.sharding import make_mesh
+from gan_jax.step import make_train_step
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -132,7 +132,8 @@ def test_a_job_resumed_in_a_new_process_is_bitwise_identical(job, tmp_path):
 def test_one_device_and_four_give_the_same_job(job, data_dir):
   from gan_jax.data import DATASETS, pipeline
   from gan_jax.run import load_training_data
-  from gan_jax.step import make_mesh, make_train_step, replicated
+  from gan_jax.sharding import make_mesh, replicated
+  from gan_jax.step import make_train_step
 
   config = _config(num_seeds=NUM_SEEDS)
   family = build_family(config, (2,))

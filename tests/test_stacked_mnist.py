@@ -1,15 +1,16 @@
 """Stacked MNIST: the stacks, the TFDS builder, and the per-channel mode metric."""
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
 
-from gan_jax import classifier as classifier_lib
-from gan_jax import feature_metrics, image_evaluation
 from gan_jax.data import DATASETS, dataset_spec, default_data_dir
 from gan_jax.data import pipeline as pipeline_lib
 from gan_jax.data import stacked_mnist
+from gan_jax.evaluation import classifier as classifier_lib
+from gan_jax.evaluation import image_evaluation
 from configs import dcgan_stacked_mnist
 
 PREPARED_DIR = default_data_dir()  # read before the data_dir fixture changes it
@@ -80,6 +81,36 @@ def fake_digit_classifier(monkeypatch):
   monkeypatch.setattr(classifier_lib, "features_and_probabilities", features_and_probabilities)
 
 
+def test_mode_metric_every_mode_once():
+  triples = np.stack(np.meshgrid(*[np.arange(10)] * 3, indexing="ij"), -1).reshape(-1, 3)
+  out = image_evaluation.stacked_mnist_modes(triples)
+  assert out["modes"] == 1000
+  assert out["reverse_kl"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_mode_metric_channel_order_names_different_modes():
+  digits = np.array([[1, 2, 3]] * 3 + [[3, 2, 1]] * 1)
+  out = image_evaluation.stacked_mnist_modes(digits)
+  assert out["modes"] == 2
+  # Histogram (3/4, 1/4) on 2 of 1000 modes.
+  expected = 0.75 * math.log(0.75 * 1000) + 0.25 * math.log(0.25 * 1000)
+  assert out["reverse_kl"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_mode_metric_ten_equal_modes_give_log_hundred():
+  digits = np.repeat(np.stack([np.arange(10)] * 3, axis=1), 7, axis=0)
+  out = image_evaluation.stacked_mnist_modes(digits)
+  assert out["modes"] == 10
+  assert out["reverse_kl"] == pytest.approx(math.log(100.0), rel=1e-12)
+
+
+def test_mode_metric_rejects_bad_digits():
+  with pytest.raises(ValueError):
+    image_evaluation.stacked_mnist_modes(np.array([[1, 2, 10]]))
+  with pytest.raises(ValueError):
+    image_evaluation.stacked_mnist_modes(np.array([[1, 2]]))
+
+
 def test_mode_metric_classifies_every_channel_in_order(monkeypatch):
   fake_digit_classifier(monkeypatch)
   rng = np.random.default_rng(0)
@@ -88,7 +119,7 @@ def test_mode_metric_classifies_every_channel_in_order(monkeypatch):
   spec = DATASETS.get("stacked_mnist")
   result = image_evaluation.stacked_mode_metrics(spec, np.asarray(samples, np.float32),
                                                  data_dir="unused", with_floor=False)
-  expected = feature_metrics.stacked_mnist_modes(digits)
+  expected = image_evaluation.stacked_mnist_modes(digits)
   assert result["modes"] == expected["modes"] and result["modes"] < 1000
   assert result["reverse_kl"] == pytest.approx(expected["reverse_kl"])
   assert result["channel_confidence"] == pytest.approx(0.91)
@@ -97,7 +128,7 @@ def test_mode_metric_classifies_every_channel_in_order(monkeypatch):
   swapped = image_evaluation.stacked_mode_metrics(
       spec, np.asarray(samples[..., [1, 0, 2]], np.float32), "unused", with_floor=False)
   assert swapped["reverse_kl"] == pytest.approx(
-      feature_metrics.stacked_mnist_modes(digits[:, [1, 0, 2]])["reverse_kl"])
+      image_evaluation.stacked_mnist_modes(digits[:, [1, 0, 2]])["reverse_kl"])
 
 
 @pytest.mark.skipif(not DATASETS.get("stacked_mnist").builder(PREPARED_DIR).is_prepared(),
@@ -107,5 +138,5 @@ def test_real_test_stacks_are_read_back_by_the_classifier():
   test = pipeline_lib.load_eval_split(spec, "test", PREPARED_DIR, limit=2000)
   classifier = classifier_lib.load_classifier("mnist")
   digits, _ = image_evaluation.channel_digits(classifier, test["x"], spec.value_range)
-  accuracy = np.mean(feature_metrics.stacked_mnist_mode(digits) == test["label"])
+  accuracy = np.mean(stacked_mnist.mode_of(digits) == test["label"])
   assert accuracy > 0.97  # about 0.993 ** 3

@@ -12,9 +12,9 @@ from jax.sharding import NamedSharding
 from configs import dcgan_mnist, default
 from gan_jax import gan, losses
 from gan_jax.registry import ConfigError
+from gan_jax.sharding import BATCH_SPEC, make_mesh, replicated
 from gan_jax.state import Player
-from gan_jax.step import (BATCH_SPEC, check_global_batch, make_mesh, make_train_step,
-                          replicated)
+from gan_jax.step import check_global_batch, make_train_step
 
 BATCH = 32
 NUM_STEPS = 3

@@ -59,8 +59,8 @@ def test_resume_in_a_new_process_is_bitwise_identical(straight_run, tmp_path, da
   assert_same_checkpoints(straight_run, workdir)
   assert _losses(workdir) == _losses(straight_run)
   ckpt = Checkpointer(workdir)
-  from gan_jax.step import make_mesh, replicated
   from gan_jax.families import build_family
+  from gan_jax.sharding import make_mesh, replicated
   family = build_family(_tiny(), (2,))
   _, position = ckpt.restore(jax.eval_shape(lambda: family.create_state(_tiny())),
                              replicated(make_mesh()))
@@ -192,7 +192,7 @@ def test_evaluate_and_sample_clis(straight_run, tmp_path):
                  capture_output=True)
   samples = np.load(npy)
   assert samples.shape == (300, 2) and samples.dtype == np.float32
-  from gan_jax.evaluate import generate
+  from gan_jax.evaluation.evaluate import generate
   _, family, state = restore_for_inference(straight_run, 10)
   np.testing.assert_allclose(samples, generate(family, state, 300, 0), rtol=1e-6, atol=1e-6)
   # The step-10 and step-20 generators differ.

@@ -41,7 +41,7 @@ from etils import epath
 from jax.sharding import Mesh, NamedSharding
 
 from gan_jax.data import DataDamagedError, DataNotPreparedError, DatasetSpec, prepare_command
-from gan_jax.step import BATCH_SPEC, SEEDED_BATCH_SPEC
+from gan_jax.sharding import BATCH_SPEC, SEEDED_BATCH_SPEC
 
 _READ_CHUNK = 8192
 MANIFEST_FILE = "gan_jax_files.json"

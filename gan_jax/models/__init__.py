@@ -3,8 +3,8 @@
 Every generator maps latents `z` of shape (batch, latent_dim) to samples of
 shape (batch, *output_shape); every discriminator maps samples to one raw
 output per example, shape (batch,). Both take `train` (batch-norm mode).
-Batch-norm layers average their moments over `axis_name`, the step's data
-axis, so they see the global batch.
+Batch-norm layers average their moments over `axis_name`
+(`gan_jax.sharding.DATA_AXIS`), so they see the global batch.
 
 A module's options are its dataclass fields with defaults: registering it
 declares them, and `module_config` turns them into its config entry. To add
@@ -24,10 +24,6 @@ from gan_jax.registry import ConfigError, Registry, check_options
 
 GENERATORS: Registry[type[nn.Module]] = Registry("generator")
 DISCRIMINATORS: Registry[type[nn.Module]] = Registry("discriminator")
-
-# The data-parallel mesh axis; models need it for cross-replica batch norm.
-DATA_AXIS = "data"
-
 
 # Fields the families set from the rest of the config, never from a model's
 # own config entry.

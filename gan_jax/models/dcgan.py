@@ -28,12 +28,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS
+from gan_jax.models import DISCRIMINATORS, GENERATORS
 from gan_jax.models.batch_norm import BatchNorm
 from gan_jax.models.layers import ConditionalBatchNorm, ProjectionHead, SNConv, require_labels
 from gan_jax.models.transposed_conv import conv_layer, conv_transpose_layer
 from gan_jax.precision import BOUNDARY_DTYPE
 from gan_jax.registry import ConfigError
+from gan_jax.sharding import DATA_AXIS
 
 # Image side -> side of G's first feature map (and of D's last one).
 SMALLEST_SIDE = {28: 7, 32: 4, 64: 4}

@@ -24,10 +24,10 @@ import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 from jax import lax
 
-from gan_jax.models import DATA_AXIS
 from gan_jax.models.batch_norm import BatchNorm, broadcast_like
 from gan_jax.precision import BOUNDARY_DTYPE
 from gan_jax.registry import ConfigError
+from gan_jax.sharding import DATA_AXIS
 
 Initializer = Callable[..., Any]
 

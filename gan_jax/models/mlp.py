@@ -9,9 +9,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS
+from gan_jax.models import DISCRIMINATORS, GENERATORS
 from gan_jax.models.batch_norm import BatchNorm
 from gan_jax.precision import BOUNDARY_DTYPE
+from gan_jax.sharding import DATA_AXIS
 
 
 def fan_in_uniform_bias(fan_in: int):

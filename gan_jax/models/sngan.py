@@ -24,11 +24,12 @@ from typing import Any, Optional, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan_jax.models import DATA_AXIS, DISCRIMINATORS, GENERATORS
+from gan_jax.models import DISCRIMINATORS, GENERATORS
 from gan_jax.models.layers import (ConditionalBatchNorm, ProjectionHead, SNConv,
                                    require_labels)
 from gan_jax.precision import BOUNDARY_DTYPE
 from gan_jax.registry import ConfigError
+from gan_jax.sharding import DATA_AXIS
 
 IMAGE_SIDE = 32
 FIRST_SIDE = 4

@@ -1,6 +1,6 @@
 """Image-quality metrics on a classifier trained in this repo (no Inception).
 
-For datasets with a committed reference classifier (`gan_jax.classifier`),
+For datasets with a committed reference classifier (`evaluation.classifier`),
 generated images and real test images go through the classifier; its
 penultimate features give the Fréchet distance, KID, precision/recall and
 density/coverage, its probabilities the classifier score and, for
@@ -20,10 +20,11 @@ from typing import Optional
 
 import numpy as np
 
-from gan_jax import classifier as classifier_lib
-from gan_jax import feature_metrics
-from gan_jax.data import DATASETS, DatasetSpec, images
+from gan_jax.data import DATASETS, DatasetSpec, images, stacked_mnist
 from gan_jax.data import pipeline as pipeline_lib
+from gan_jax.evaluation import classifier as classifier_lib
+from gan_jax.evaluation import feature_metrics
+from gan_jax.evaluation.mixture_metrics import reverse_kl_to_uniform
 
 REFERENCE_SPLIT = "test"
 FLOOR_SPLIT = "train"
@@ -123,6 +124,22 @@ def channel_digits(classifier: classifier_lib.Classifier, images_: np.ndarray,
   return (probs.argmax(-1).reshape(n, channels), probs.max(-1).reshape(n, channels))
 
 
+def stacked_mnist_modes(digits: np.ndarray) -> dict:
+  """Modes covered and reverse KL for Stacked MNIST (Lin et al. 2018).
+
+  `digits` is (N, 3): a pretrained MNIST classifier's digit for each colour
+  channel of each generated image. The triple names one of 1000 modes; the
+  reverse KL is KL(generated mode histogram || uniform over 1000).
+  """
+  digits = np.asarray(digits)
+  if digits.ndim != 2 or digits.shape[1] != 3:
+    raise ValueError(f"digits must be (examples, 3), got shape {digits.shape}")
+  if digits.size and (digits.min() < 0 or digits.max() > 9):
+    raise ValueError("digits must lie in 0..9")
+  counts = np.bincount(stacked_mnist.mode_of(digits), minlength=stacked_mnist.NUM_MODES)
+  return {"modes": int(np.sum(counts > 0)), "reverse_kl": reverse_kl_to_uniform(counts)}
+
+
 @functools.lru_cache(maxsize=4)
 def stacked_floor(dataset_name: str, data_dir: str, count: int) -> dict:
   """Modes and KL of the first `count` real training stacks, through the same
@@ -131,7 +148,7 @@ def stacked_floor(dataset_name: str, data_dir: str, count: int) -> dict:
   real = pipeline_lib.load_eval_split(spec, FLOOR_SPLIT, data_dir, limit=count)["x"]
   classifier = reference_classifier(CHANNEL_CLASSIFIERS[dataset_name])
   digits, _ = channel_digits(classifier, real, spec.value_range)
-  return feature_metrics.stacked_mnist_modes(digits)
+  return stacked_mnist_modes(digits)
 
 
 def stacked_mode_metrics(spec: DatasetSpec, samples: np.ndarray, data_dir: str, *,
@@ -141,7 +158,7 @@ def stacked_mode_metrics(spec: DatasetSpec, samples: np.ndarray, data_dir: str, 
   extractor's provenance. PacGAN counts modes on 26,000 samples."""
   classifier = reference_classifier(CHANNEL_CLASSIFIERS[spec.name])
   digits, confidence = channel_digits(classifier, samples, spec.value_range)
-  results = feature_metrics.stacked_mnist_modes(digits)
+  results = stacked_mnist_modes(digits)
   # How digit-like the channels are: a channel of noise is classified too.
   results["channel_confidence"] = float(confidence.mean())
   if with_floor:

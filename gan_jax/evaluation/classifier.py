@@ -6,13 +6,13 @@ metrics use a classifier trained in this repo on the dataset itself. Its
 penultimate layer (128 units after ReLU) gives the features; its softmax
 gives the class probabilities.
 
-Committed weights live in `gan_jax/classifier_weights/<name>.msgpack` (flax
-serialisation of the params), beside `<name>.json`: how they were made
+Committed weights live in `gan_jax/evaluation/classifier_weights/<name>.msgpack`
+(flax serialisation of the params), beside `<name>.json`: how they were made
 (dataset, split sizes, seed, epochs, test accuracy, the exact command,
 package versions) and the file's SHA-256. `load_classifier` refuses weights
 whose hash differs from the recorded one, so a metric can never silently
-change because its weights did. `experiments/train_classifier.py` makes
-both files.
+change because its weights did. `experiments/train_classifier.py` trains
+the network and makes both files.
 
 Inputs are images in [-1, 1] (the GAN's range); `features_and_probabilities`
 maps other ranges and sizes there first.
@@ -27,20 +27,18 @@ import importlib.resources
 import json
 import math
 import os
-import time
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from flax import serialization, struct
-from jax.sharding import Mesh, NamedSharding
+from flax import serialization
+from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gan_jax.data import images as image_lib
-from gan_jax.models import DATA_AXIS
+from gan_jax.sharding import DATA_AXIS, make_mesh, replicated
 
 PyTree = Any
 
@@ -60,7 +58,7 @@ class ClassifierWeightsError(ValueError):
 
 
 def weights_dir() -> str:
-  return str(importlib.resources.files("gan_jax") / "classifier_weights")
+  return str(importlib.resources.files("gan_jax.evaluation") / "classifier_weights")
 
 
 class ConvNet(nn.Module):
@@ -102,102 +100,6 @@ def init_params(model: ConvNet, key: jax.Array,
 
 def count_params(params: PyTree) -> int:
   return int(sum(np.size(leaf) for leaf in jax.tree.leaves(params)))
-
-
-# ---------------------------------------------------------------------------
-# Training.
-
-
-@struct.dataclass
-class ClassifierState:
-  step: jax.Array
-  params: PyTree
-  opt_state: PyTree
-
-
-def random_shift(key: jax.Array, images: jax.Array, max_shift: int,
-                 fill: float = VALUE_RANGE[0]) -> jax.Array:
-  """Translates each image by its own offset of up to `max_shift` pixels along
-  each axis, filling the uncovered border with `fill` (the background)."""
-  count, height, width, channels = images.shape
-  pad = ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0))
-  padded = jnp.pad(images, pad, constant_values=fill)
-  offsets = jax.random.randint(key, (count, 2), 0, 2 * max_shift + 1)
-
-  def crop(image, offset):
-    return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (height, width, channels))
-
-  return jax.vmap(crop)(padded, offsets)
-
-
-def random_flip(key: jax.Array, images: jax.Array) -> jax.Array:
-  """Mirrors each image left-right with probability 1/2."""
-  flip = jax.random.bernoulli(key, 0.5, (images.shape[0], 1, 1, 1))
-  return jnp.where(flip, images[:, :, ::-1], images)
-
-
-def make_train_step(model: ConvNet, optimizer: optax.GradientTransformation, *,
-                    max_shift: int, flip: bool = False) -> Callable:
-  """`(state, images, labels, run_key) -> (state, metrics)`, jitted with the
-  state donated. Augmentation: random shifts of up to `max_shift` pixels and,
-  with `flip`, left-right mirroring (for clothes, not digits). Step `t` draws
-  its augmentation and dropout from `fold_in(run_key, t)`, so a run is a
-  function of its seed alone."""
-
-  def train_step(state: ClassifierState, images, labels, run_key):
-    step_key = jax.random.fold_in(run_key, state.step)
-    shift_key, dropout_key = jax.random.split(step_key)
-    if max_shift:
-      images = random_shift(shift_key, images, max_shift)
-    if flip:
-      images = random_flip(jax.random.fold_in(step_key, 1), images)
-
-    def loss_fn(params):
-      _, logits = model.apply({"params": params}, images, train=True,
-                              rngs={"dropout": dropout_key})
-      loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-      return loss, logits
-
-    (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    state = ClassifierState(step=state.step + 1,
-                            params=optax.apply_updates(state.params, updates),
-                            opt_state=opt_state)
-    accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
-    return state, {"loss": loss, "accuracy": accuracy}
-
-  return jax.jit(train_step, donate_argnums=0)
-
-
-def train(model: ConvNet, images: np.ndarray, labels: np.ndarray, *, epochs: int,
-          batch_size: int, learning_rate: float, seed: int, max_shift: int, flip: bool,
-          log: Optional[Callable[[str], None]] = print) -> PyTree:
-  """Adam with a cosine decay to 0 over `epochs` passes of `batch_size`
-  examples (each epoch a fresh permutation seeded by (seed, epoch); the last
-  partial batch is dropped). Returns the trained params."""
-  steps_per_epoch = len(images) // batch_size
-  schedule = optax.cosine_decay_schedule(learning_rate, epochs * steps_per_epoch)
-  optimizer = optax.adam(schedule)
-  init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
-  params = init_params(model, init_key)
-  state = ClassifierState(step=jnp.zeros((), jnp.int32), params=params,
-                          opt_state=optimizer.init(params))
-  train_step = make_train_step(model, optimizer, max_shift=max_shift, flip=flip)
-  for epoch in range(epochs):
-    start = time.perf_counter()
-    order = np.random.default_rng([seed, epoch]).permutation(len(images))
-    metrics = []
-    for batch in range(steps_per_epoch):
-      index = order[batch * batch_size:(batch + 1) * batch_size]
-      state, step_metrics = train_step(state, images[index], labels[index], run_key)
-      metrics.append(step_metrics)
-    # One host sync per epoch.
-    means = {k: float(np.mean(v)) for k, v in jax.device_get(
-        jax.tree.map(lambda *xs: jnp.stack(xs), *metrics)).items()}
-    if log:
-      log(f"epoch {epoch + 1}/{epochs}: loss {means['loss']:.4f}, "
-          f"train accuracy {means['accuracy']:.4f} ({time.perf_counter() - start:.0f} s)")
-  return state.params
 
 
 # ---------------------------------------------------------------------------
@@ -337,8 +239,8 @@ def features_and_probabilities(classifier: Classifier, images, batch_size: int =
     devices = devices[:1]
   # No bigger than needed for a small N, but still a multiple of the devices.
   batch_size = min(batch_size, math.ceil(count / len(devices)) * len(devices))
-  mesh = Mesh(np.asarray(devices), (DATA_AXIS,))
-  params = jax.device_put(classifier.params, NamedSharding(mesh, P()))
+  mesh = make_mesh(devices)
+  params = jax.device_put(classifier.params, replicated(mesh))
   batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
   padded = np.zeros((math.ceil(count / batch_size) * batch_size, *x.shape[1:]), np.float32)
   padded[:count] = x

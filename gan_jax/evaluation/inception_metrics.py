@@ -11,7 +11,7 @@ Features of a dataset split are computed once and cached in the data dir
 them: dataset, split, image count, the weights' SHA-256, the resize and
 `FEATURES_VERSION` (bumped when this code changes the numbers).
 
-The formulas are `gan_jax.feature_metrics`'s: FID, KID (subsets of at most
+The formulas are `evaluation.feature_metrics`'s: FID, KID (subsets of at most
 1000, its standard error over 100 subsets) and precision/recall with k = 3.
 """
 
@@ -26,7 +26,7 @@ from typing import Optional
 
 import numpy as np
 
-from gan_jax import feature_metrics, inception, inception_weights
+from gan_jax.evaluation import feature_metrics, inception, inception_weights
 
 FEATURES_VERSION = 1
 KID_SUBSET_SIZE = 1000

@@ -12,7 +12,6 @@ unbiased MMD lose too much in float32.
   (Kynkaanniemi et al. 2019).
 - Density and coverage, the same balls counted differently (Naeem et al. 2020).
 - Classifier score, the Inception-score formula (Salimans et al. 2016).
-- Stacked MNIST modes and reverse KL (Lin et al. 2018, PacGAN).
 """
 
 from __future__ import annotations
@@ -21,9 +20,7 @@ from typing import Iterator
 
 import numpy as np
 
-from gan_jax.metrics import reverse_kl_to_uniform
-
-STACKED_MNIST_MODES = 1000
+from gan_jax.evaluation.mixture_metrics import reverse_kl_to_uniform
 
 
 def _as_features(x: np.ndarray, name: str) -> np.ndarray:
@@ -246,28 +243,6 @@ def class_balance(probs: np.ndarray) -> dict:
   shares = counts / max(counts.sum(), 1)
   return {"class_kl": reverse_kl_to_uniform(counts),
           **{f"class_share/{k}": float(share) for k, share in enumerate(shares)}}
-
-
-def stacked_mnist_mode(digits: np.ndarray) -> np.ndarray:
-  """(N, 3) digits -> (N,) modes 100 * d0 + 10 * d1 + d2, in 0..999."""
-  return np.asarray(digits, np.int64) @ np.array([100, 10, 1])
-
-
-def stacked_mnist_modes(digits: np.ndarray) -> dict:
-  """Modes covered and reverse KL for Stacked MNIST (Lin et al. 2018).
-
-  `digits` is (N, 3): a pretrained MNIST classifier's digit for each colour
-  channel of each generated image. The triple names one of 1000 modes; the
-  reverse KL is KL(generated mode histogram || uniform over 1000).
-  """
-  digits = np.asarray(digits)
-  if digits.ndim != 2 or digits.shape[1] != 3:
-    raise ValueError(f"digits must be (examples, 3), got shape {digits.shape}")
-  if digits.size and (digits.min() < 0 or digits.max() > 9):
-    raise ValueError("digits must lie in 0..9")
-  modes = stacked_mnist_mode(digits)
-  counts = np.bincount(modes, minlength=STACKED_MNIST_MODES)
-  return {"modes": int(np.sum(counts > 0)), "reverse_kl": reverse_kl_to_uniform(counts)}
 
 
 # --- Everything at once -----------------------------------------------------

@@ -1,7 +1,7 @@
 """The FID Inception-v3 in Flax: 2048-d pool3 features of the original TF FID
 network, the extractor behind standard FID and KID numbers.
 
-The graph follows the TorchScript archive `gan_jax.inception_weights`
+The graph follows the TorchScript archive `evaluation.inception_weights`
 converts, module for module and under the same names: a stem of five
 convolutions and two max pools, then Inception blocks A A A B C C C C D E E
 and an 8x8 average pool. The FID variants of the blocks, which differ from
@@ -35,9 +35,9 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import inception_weights
 from gan_jax import step as step_lib
-from gan_jax.models import DATA_AXIS
+from gan_jax.evaluation import inception_weights
+from gan_jax.sharding import DATA_AXIS, make_mesh, replicated
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
@@ -326,11 +326,10 @@ def features(extractor: InceptionExtractor, images, *,
   devices = list(devices or jax.local_devices())
   per_device = math.ceil(min(batch_size, count) / len(devices))
   batch_size = per_device * len(devices)
-  mesh = Mesh(np.asarray(devices), (DATA_AXIS,))
-  replicated = NamedSharding(mesh, P())
-  params = jax.device_put(extractor.params, replicated)
-  resize_h = jax.device_put(tf1_bilinear_matrix(height, INPUT_SIZE), replicated)
-  resize_w = jax.device_put(tf1_bilinear_matrix(width, INPUT_SIZE), replicated)
+  mesh = make_mesh(devices)
+  params = jax.device_put(extractor.params, replicated(mesh))
+  resize_h = jax.device_put(tf1_bilinear_matrix(height, INPUT_SIZE), replicated(mesh))
+  resize_w = jax.device_put(tf1_bilinear_matrix(width, INPUT_SIZE), replicated(mesh))
   batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
   forward = _jitted_forward(mesh)
   outputs = []
