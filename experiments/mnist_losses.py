@@ -43,7 +43,7 @@ LOSSES = {
 }
 # One evaluation, at the end, on 10k samples.
 NUM_TRAIN_STEPS = 6000
-EVALUATION = [f"--config.eval_every_steps={NUM_TRAIN_STEPS}", "--config.eval.num_samples=10000"]
+NUM_SAMPLES = 10_000
 
 
 def variant_name(loss: str, seed: int) -> str:
@@ -54,6 +54,9 @@ def define_flags():
   """Flags for the command line only, so that tests can import this module."""
   flags.DEFINE_integer("parallel", 2, "Jobs at once.")
   flags.DEFINE_integer("num_seeds", 3, "Seeds per loss (0, 1, ...).")
+  flags.DEFINE_integer("num_train_steps", NUM_TRAIN_STEPS, "Steps per run (a smaller "
+                       "number only to try the command).")
+  flags.DEFINE_integer("num_samples", NUM_SAMPLES, "Samples per evaluation.")
   flags.DEFINE_string("workdir_root", "runs/mnist_losses", "Where the runs go.")
   flags.DEFINE_string("output", "experiments/results/mnist_losses.json", "Results JSON.")
 
@@ -76,20 +79,21 @@ def per_seed_runs(jobs: dict[str, dict], num_seeds: int) -> dict[str, dict]:
 
 def main(argv):
   del argv
-  num_seeds = FLAGS.num_seeds
+  num_seeds, steps = FLAGS.num_seeds, FLAGS.num_train_steps
+  evaluation = [f"--config.eval_every_steps={steps}",
+                f"--config.eval.num_samples={FLAGS.num_samples}"]
   jobs = {job_name(loss): [*overrides, "--config.seed=0", f"--config.num_seeds={num_seeds}",
-                           *EVALUATION]
+                           *evaluation]
           for loss, overrides in LOSSES.items()}
   results = per_seed_runs(run_variants(CONFIG, jobs, workdir_root=FLAGS.workdir_root,
-                                       parallel=FLAGS.parallel,
-                                       num_train_steps=NUM_TRAIN_STEPS,
+                                       parallel=FLAGS.parallel, num_train_steps=steps,
                                        pin_cpus=can_pin_cpus(FLAGS.parallel)), num_seeds)
   unfinished = sorted(name for name, run in results.items()
-                      if (run["eval"] or {}).get("step") != NUM_TRAIN_STEPS)
+                      if (run["eval"] or {}).get("step") != steps)
   if unfinished:
-    sys.exit(f"not recorded: {', '.join(unfinished)} stopped before step {NUM_TRAIN_STEPS}; "
+    sys.exit(f"not recorded: {', '.join(unfinished)} stopped before step {steps}; "
              "run the command again to finish them")
-  record = {"config": CONFIG, "num_train_steps": NUM_TRAIN_STEPS, "jobs": jobs,
+  record = {"config": CONFIG, "num_train_steps": steps, "jobs": jobs,
             "runs": results}
   summary.write_json(FLAGS.output, record)
   print(report.mnist_losses_table(record))
