@@ -8,7 +8,8 @@ moved aside, see `gan_jax.checkpoint`) after checking that the config matches
 The loop dispatches steps without waiting for them. The host reads metrics
 back only every `log_every_steps` steps and before each checkpoint; then it
 checks every pending step's metrics for NaN/Inf, stopping at the first bad
-one without saving it. SIGTERM (how TPU preemption arrives) or SIGINT makes
+one without saving it; in a job of several seeds the step has frozen a bad
+seed instead, and the host names it (`gan_jax.seeds`). SIGTERM (how TPU preemption arrives) or SIGINT makes
 the loop save a checkpoint and return; with several processes, all save the
 same step (`multihost.StopSignals`). Files that several processes read are
 written by process 0 between barriers (`multihost.on_first_process`).
