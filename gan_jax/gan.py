@@ -57,7 +57,7 @@ class GANFamily:
   ema_decay: float = 0.0  # 0: no generator EMA
   ema_start_step: int = 0
   # True: D sees real and fake examples as one batch (one pass, shared
-  # batch-norm statistics); see `_discriminate_pair`.
+  # batch-norm statistics); see `_judge_in_turn`.
   joint_discriminator_batch: bool = False
 
   sampling_player = GENERATOR
@@ -147,40 +147,37 @@ class GANFamily:
     return TrainState.create(config.seed, players)
 
   def draw_noise(self, key, global_batch_size: int) -> dict:
+    """The step's draws, grouped by the update that uses them: under
+    "critic", arrays (batch, n_critic, ...), one slice per critic update;
+    under "generator", arrays (batch, ...)."""
     critic_key, gen_key, interp_key, label_key, augment_key = jax.random.split(key, 5)
-    b = global_batch_size
-    noise = {
-        "z_critic": jax.random.normal(critic_key, (b, self.n_critic, self.latent_dim)),
-        "z_generator": jax.random.normal(gen_key, (b, self.latent_dim)),
-        "interpolation": jax.random.uniform(interp_key, (b, self.n_critic)),
-    }
+    b, n = global_batch_size, self.n_critic
+    critic = {"z": jax.random.normal(critic_key, (b, n, self.latent_dim)),
+              "interpolation": jax.random.uniform(interp_key, (b, n))}
+    generator = {"z": jax.random.normal(gen_key, (b, self.latent_dim))}
     if self.conditional:
       # Labels of generated examples: uniform over classes.
-      noise["labels_critic"] = jax.random.randint(label_key, (b, self.n_critic), 0,
-                                                  self.num_classes)
-      noise["labels_generator"] = jax.random.randint(jax.random.fold_in(label_key, 1),
-                                                     (b,), 0, self.num_classes)
+      critic["fake_labels"] = jax.random.randint(label_key, (b, n), 0, self.num_classes)
+      generator["fake_labels"] = jax.random.randint(jax.random.fold_in(label_key, 1), (b,), 0,
+                                                    self.num_classes)
     if self.augment_policy:
-      # One draw per D input: (real, fake) for each critic update, and the
-      # generator update's (real, fake); stacked on axis 1 after the batch.
+      # One draw per D input, keys in the order (real, fake) of each critic
+      # update, then the generator update's (real, fake).
       draws = [augment.draw_augmentation(k, b, self.data_shape, self.augment_policy)
-               for k in jax.random.split(augment_key, 2 * (self.n_critic + 1))]
-      noise["augment"] = jax.tree.map(lambda *xs: jnp.stack(xs, axis=1), *draws)
+               for k in jax.random.split(augment_key, 2 * (n + 1))]
+      critic["real_augment"] = _stack_updates(draws[0:2 * n:2])
+      critic["fake_augment"] = _stack_updates(draws[1:2 * n:2])
+      generator["real_augment"], generator["fake_augment"] = draws[2 * n:]
     # Keys for the losses and regularisers that take them. Folded from the step
     # key rather than split from it, so that runs without them draw as before.
     if self.loss.with_keys:
       # One per example for each critic update, then the generator update.
-      noise["loss_keys"] = example_keys(jax.random.fold_in(key, 1), (b, self.n_critic + 1))
+      loss_keys = example_keys(jax.random.fold_in(key, 1), (b, n + 1))
+      critic["loss_keys"], generator["loss_keys"] = loss_keys[:, :n], loss_keys[:, n]
     if self.regularizers_with_keys:
-      noise["regularizer_keys"] = example_keys(
-          jax.random.fold_in(key, 2), (b, self.n_critic, len(self.regularizers_with_keys)))
-    return noise
-
-  def _packed_keys(self, noise, name: str, *index):
-    """This replica's keys `noise[name][:, *index]`, one per packed D row."""
-    if name not in noise:
-      return None
-    return noise[name][(slice(None), *index)][::self.pack_size]
+      critic["regularizer_keys"] = example_keys(
+          jax.random.fold_in(key, 2), (b, n, len(self.regularizers_with_keys)))
+    return {"critic": critic, "generator": generator}
 
   def sample(self, state: TrainState, latents: jax.Array,
              labels: Optional[jax.Array] = None, use_ema: bool = True) -> jax.Array:
@@ -194,67 +191,81 @@ class GANFamily:
                          train=False)
     return samples
 
-  def _augment(self, x, noise, slot: int):
-    if not self.augment_policy:
-      return x
-    params = jax.tree.map(lambda a: a[:, slot], noise["augment"])
-    return augment.apply_augmentation(x, params, self.augment_policy)
-
   def replica_update(self, state: TrainState, batches: dict, noise: dict):
+    """`n_critic` critic updates, each on its own real batch, then one
+    generator update judged against the last of those batches."""
     g = state.players[GENERATOR]
     d = state.players[DISCRIMINATOR]
     real_labels = batches.get("label") if self.conditional else None
     critic_metrics = []
     for i in range(self.n_critic):
-      real = self._augment(batches["x"][i], noise, 2 * i)
-      fake_labels = noise["labels_critic"][:, i] if self.conditional else None
-      fake, g_collections = g.apply(g.params, noise["z_critic"][:, i], fake_labels,
-                                    train=True)
-      fake = self._augment(lax.stop_gradient(fake), noise, 2 * i + 1)
-      inputs = _DiscriminatorInputs(
-          real=real, fake=fake,
-          real_labels=None if real_labels is None else real_labels[i],
-          fake_labels=fake_labels, interpolation=noise["interpolation"][:, i],
-          loss_keys=self._packed_keys(noise, "loss_keys", i),
-          regularizer_keys=self._packed_keys(noise, "regularizer_keys", i))
+      draws = jax.tree.map(lambda a: a[:, i], noise["critic"])
+      g, d, metrics = self._critic_update(
+          g, d, batches["x"][i], None if real_labels is None else real_labels[i], draws,
+          state.step)
+      critic_metrics.append(metrics)
+    g, generator_metrics = self._generator_update(
+        g, d, batches["x"][-1], None if real_labels is None else real_labels[-1],
+        noise["generator"], state.step)
+    metrics = jax.tree.map(lambda *xs: jnp.mean(jnp.stack(xs)), *critic_metrics)
+    metrics.update(generator_metrics)
+    new_state = state.replace(step=state.step + 1,
+                              players={GENERATOR: g, DISCRIMINATOR: d})
+    return new_state, metrics
 
-      def d_objective(d_params):
-        return self._discriminator_objective(d, d_params, inputs, state.step)
+  def _critic_update(self, g: Player, d: Player, real, real_labels, draws: dict, step):
+    """One optimizer step of D on `real` and a fresh fake batch; G passes in
+    training mode, so its batch statistics move too (as in PyTorch)."""
+    real = self._augment(real, draws.get("real_augment"))
+    fake_labels = draws.get("fake_labels")
+    fake, g_collections = g.apply(g.params, draws["z"], fake_labels, train=True)
+    fake = self._augment(lax.stop_gradient(fake), draws.get("fake_augment"))
+    inputs = _CriticInputs(
+        real=real, fake=fake, real_labels=real_labels, fake_labels=fake_labels,
+        interpolation=draws["interpolation"],
+        loss_keys=self._packed(draws.get("loss_keys")),
+        regularizer_keys=self._packed(draws.get("regularizer_keys")))
 
-      grads, (d_collections, metrics) = jax.grad(d_objective, has_aux=True)(d.params)
-      d = d.apply_gradients(grads, d_collections)
-      if self.weight_clip > 0:
-        d = d.replace(params=regularizers.clip_weights(d.params, self.weight_clip))
-      # G's batch statistics follow its every training-mode pass, as in PyTorch.
-      g = g.replace(collections=g_collections)
-      critic_metrics.append({**metrics, "grad_norm_d": optax.tree.norm(grads)})
+    def d_objective(d_params):
+      return self._critic_objective(d, d_params, inputs, step)
 
-    slot = 2 * self.n_critic
-    last_real = self._augment(batches["x"][-1], noise, slot)
-    last_real_labels = None if real_labels is None else real_labels[-1]
-    gen_labels = noise["labels_generator"] if self.conditional else None
+    grads, (d_collections, metrics) = jax.grad(d_objective, has_aux=True)(d.params)
+    d = d.apply_gradients(grads, d_collections)
+    if self.weight_clip > 0:
+      d = d.replace(params=regularizers.clip_weights(d.params, self.weight_clip))
+    g = g.replace(collections=g_collections)
+    return g, d, {**metrics, "grad_norm_d": optax.tree.norm(grads)}
+
+  def _generator_update(self, g: Player, d: Player, real, real_labels, draws: dict, step):
+    """One optimizer step of G against D as it stands (D's collections from
+    these passes are discarded), then G's EMA."""
+    real = self._augment(real, draws.get("real_augment"))
+    fake_labels = draws.get("fake_labels")
 
     def g_objective(g_params):
-      fake, g_collections = g.apply(g_params, noise["z_generator"], gen_labels, train=True)
-      fake = self._augment(fake, noise, slot + 1)
-      d_real, d_fake, _, _ = self._discriminate_pair(
-          d, d.params, pack(last_real, self.pack_size), last_real_labels,
-          pack(fake, self.pack_size), gen_labels, chain_collections=False)
+      fake, g_collections = g.apply(g_params, draws["z"], fake_labels, train=True)
+      fake = self._augment(fake, draws.get("fake_augment"))
+      d_real, d_fake = self._judge_as_is(d, pack(real, self.pack_size), real_labels,
+                                         pack(fake, self.pack_size), fake_labels)
       pair = self.loss(lax.stop_gradient(d_real), d_fake, batch_mean=batch_mean,
                        real_target=self.real_target,
-                       keys=self._packed_keys(noise, "loss_keys", self.n_critic))
+                       keys=self._packed(draws.get("loss_keys")))
       return pair.generator, g_collections
 
     (g_loss, g_collections), grads = jax.value_and_grad(g_objective, has_aux=True)(g.params)
     g = g.apply_gradients(grads, g_collections)
     if self.ema_decay:
-      g = self._update_ema(g, state.step)
+      g = self._update_ema(g, step)
+    return g, {"loss_g": g_loss, "grad_norm_g": optax.tree.norm(grads)}
 
-    metrics = jax.tree.map(lambda *xs: jnp.mean(jnp.stack(xs)), *critic_metrics)
-    metrics.update(loss_g=g_loss, grad_norm_g=optax.tree.norm(grads))
-    new_state = state.replace(step=state.step + 1,
-                              players={GENERATOR: g, DISCRIMINATOR: d})
-    return new_state, metrics
+  def _packed(self, per_example):
+    """One row per packed D input (its first example's), or None."""
+    return None if per_example is None else per_example[::self.pack_size]
+
+  def _augment(self, x, params):
+    if params is None:
+      return x
+    return augment.apply_augmentation(x, params, self.augment_policy)
 
   def _update_ema(self, g: Player, step) -> Player:
     """EMA of G's weights and of its batch statistics (averaged alongside, so
@@ -269,39 +280,51 @@ class GANFamily:
                      ema_collections=jax.tree.map(average, g.ema_collections,
                                                   g.collections))
 
-  def _discriminate_pair(self, d: Player, d_params, real, real_labels, fake, fake_labels,
-                         chain_collections: bool = True):
-    """D's outputs on a real and a fake batch, and its collections after the
-    pass that judged the real batch and after both.
-
-    Separately (the default), each batch is its own forward pass, so a
-    batch-norm D normalises fakes with fake statistics only, which hides
-    from it any shift of the fake batch's mean features. Jointly, one pass
-    sees real and fake concatenated: the same function for a D without
-    batch-dependent layers (one pass instead of two), shared statistics with
-    batch norm (a different objective, chosen in the config).
-    `chain_collections=False` runs both separate passes from D's own
-    collections (the generator update, which discards them)."""
-    if not self.joint_discriminator_batch:
-      d_real, after_real = d.apply(d_params, real, real_labels, train=True)
-      if chain_collections:
-        d = d.replace(collections=after_real)
-      d_fake, collections = d.apply(d_params, fake, fake_labels, train=True)
-      return d_real, d_fake, after_real, collections
+  def _judge_jointly(self, d: Player, d_params, real, real_labels, fake,
+                     fake_labels) -> _Judgement:
+    """One pass over real and fake concatenated: shared batch-norm statistics."""
     labels = None if real_labels is None else jnp.concatenate([real_labels, fake_labels])
     outputs, collections = d.apply(d_params, jnp.concatenate([real, fake]), labels,
                                    train=True)
-    return outputs[:real.shape[0]], outputs[real.shape[0]:], collections, collections
+    n = real.shape[0]
+    return _Judgement(outputs[:n], outputs[n:], collections, collections)
 
-  def _discriminator_objective(self, d: Player, d_params, inputs: "_DiscriminatorInputs",
-                               step):
+  def _judge_in_turn(self, d: Player, d_params, real, real_labels, fake,
+                     fake_labels) -> _Judgement:
+    """D's outputs on a real and a fake batch for its own update.
+
+    Separately (the default), each batch is its own forward pass, the fake
+    pass continuing from the collections the real pass left, so a batch-norm
+    D normalises fakes with fake statistics only, which hides from it any
+    shift of the fake batch's mean features. Jointly
+    (`joint_discriminator_batch`), one pass sees both: the same function for
+    a D without batch-dependent layers (one pass instead of two), shared
+    statistics with batch norm (a different objective, chosen in the config)."""
+    if self.joint_discriminator_batch:
+      return self._judge_jointly(d, d_params, real, real_labels, fake, fake_labels)
+    d_real, after_real = d.apply(d_params, real, real_labels, train=True)
+    d_fake, after_both = d.replace(collections=after_real).apply(d_params, fake, fake_labels,
+                                                                 train=True)
+    return _Judgement(d_real, d_fake, after_real, after_both)
+
+  def _judge_as_is(self, d: Player, real, real_labels, fake, fake_labels):
+    """D's outputs (real, fake) for G's update: separate passes both start
+    from D's own collections, as nothing they leave is kept."""
+    if self.joint_discriminator_batch:
+      judgement = self._judge_jointly(d, d.params, real, real_labels, fake, fake_labels)
+      return judgement.d_real, judgement.d_fake
+    return (d.apply(d.params, real, real_labels, train=True)[0],
+            d.apply(d.params, fake, fake_labels, train=True)[0])
+
+  def _critic_objective(self, d: Player, d_params, inputs: _CriticInputs, step):
     real_packed = pack(inputs.real, self.pack_size)
     fake_packed = pack(inputs.fake, self.pack_size)
-    d_real, d_fake, after_real, collections = self._discriminate_pair(
-        d, d_params, real_packed, inputs.real_labels, fake_packed, inputs.fake_labels)
+    judgement = self._judge_in_turn(d, d_params, real_packed, inputs.real_labels, fake_packed,
+                                    inputs.fake_labels)
+    d_real, d_fake = judgement.d_real, judgement.d_fake
     # Penalties run D as it was after judging the real batch (spectral norm's
     # power iteration has stepped once there, as before the fake pass).
-    d = d.replace(collections=after_real)
+    d = d.replace(collections=judgement.after_real)
     pair = self.loss(d_real, d_fake, batch_mean=batch_mean, real_target=self.real_target,
                      keys=inputs.loss_keys)
     total = pair.discriminator
@@ -331,10 +354,14 @@ class GANFamily:
         value = penalty()
       metrics[f"reg_{term.name}"] = value
       total = total + term.weight * value
-    return total, (collections, metrics)
+    return total, (judgement.after_both, metrics)
 
 
-class _DiscriminatorInputs(NamedTuple):
+class _CriticInputs(NamedTuple):
+  """What one critic update's objective sees: the real and fake batches (after
+  augmentation, before packing), their labels, and per-example draws; the keys
+  one per packed row."""
+
   real: jax.Array
   fake: jax.Array
   real_labels: Optional[jax.Array]
@@ -342,3 +369,18 @@ class _DiscriminatorInputs(NamedTuple):
   interpolation: jax.Array
   loss_keys: Optional[jax.Array] = None
   regularizer_keys: Optional[jax.Array] = None
+
+
+class _Judgement(NamedTuple):
+  """D's outputs on a real and a fake batch, and its collections after the
+  pass that judged the real batch and after both."""
+
+  d_real: jax.Array
+  d_fake: jax.Array
+  after_real: Any
+  after_both: Any
+
+
+def _stack_updates(draws: list) -> Any:
+  """Per-update draws (batch, ...) stacked as (batch, updates, ...)."""
+  return jax.tree.map(lambda *xs: jnp.stack(xs, axis=1), *draws)

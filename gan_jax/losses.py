@@ -82,8 +82,9 @@ def loss_config(name: str = "non_saturating") -> ConfigDict:
   return ConfigDict(dict(name=name, label_smoothing=0.0, **entries))
 
 
-def global_mean(x: Array) -> Array:
-  """The batch mean on one device; the step swaps in a cross-replica mean."""
+def local_mean(x: Array) -> Array:
+  """The mean over the examples this call sees: the default for calls outside
+  the step, which passes `sharding.batch_mean` (the global batch mean)."""
   return jnp.mean(x)
 
 
@@ -98,7 +99,7 @@ def _discriminator_bce(d_real, d_fake, batch_mean, real_target):
 
 
 @register_loss("minimax", to_probability=jax.nn.sigmoid, label_smoothing=True)
-def minimax(d_real, d_fake, *, batch_mean=global_mean, real_target=1.0):
+def minimax(d_real, d_fake, *, batch_mean=local_mean, real_target=1.0):
   """The original game (Goodfellow et al. 2014): G minimises log(1 - D(G(z)))."""
   d_loss = _discriminator_bce(d_real, d_fake, batch_mean, real_target)
   # log(1 - sigmoid(l)) = -softplus(l)
@@ -108,7 +109,7 @@ def minimax(d_real, d_fake, *, batch_mean=global_mean, real_target=1.0):
 
 @register_loss("non_saturating", to_probability=jax.nn.sigmoid,
                label_smoothing=True)
-def non_saturating(d_real, d_fake, *, batch_mean=global_mean, real_target=1.0):
+def non_saturating(d_real, d_fake, *, batch_mean=local_mean, real_target=1.0):
   """G maximises log D(G(z)) instead (Goodfellow et al. 2014, section 3)."""
   d_loss = _discriminator_bce(d_real, d_fake, batch_mean, real_target)
   g_loss = batch_mean(jax.nn.softplus(-d_fake))
@@ -116,14 +117,14 @@ def non_saturating(d_real, d_fake, *, batch_mean=global_mean, real_target=1.0):
 
 
 @register_loss("wasserstein")
-def wasserstein(d_real, d_fake, *, batch_mean=global_mean, real_target=1.0):
+def wasserstein(d_real, d_fake, *, batch_mean=local_mean, real_target=1.0):
   """WGAN critic loss (Arjovsky et al. 2017); pair with clipping or a penalty."""
   del real_target
   return LossPair(batch_mean(d_fake) - batch_mean(d_real), -batch_mean(d_fake))
 
 
 @register_loss("hinge")
-def hinge(d_real, d_fake, *, batch_mean=global_mean, real_target=1.0):
+def hinge(d_real, d_fake, *, batch_mean=local_mean, real_target=1.0):
   """Hinge loss (Lim & Ye 2017; Miyato et al. 2018)."""
   del real_target
   d_loss = batch_mean(jax.nn.relu(1.0 - d_real)) + batch_mean(jax.nn.relu(1.0 + d_fake))
@@ -131,7 +132,7 @@ def hinge(d_real, d_fake, *, batch_mean=global_mean, real_target=1.0):
 
 
 @register_loss("least_squares", label_smoothing=True)
-def least_squares(d_real, d_fake, *, batch_mean=global_mean, real_target=1.0):
+def least_squares(d_real, d_fake, *, batch_mean=local_mean, real_target=1.0):
   """LSGAN with the 0-1 coding a=0, b=c=1 (Mao et al. 2017, eq. 2)."""
   d_loss = 0.5 * batch_mean((d_real - real_target) ** 2) + 0.5 * batch_mean(d_fake ** 2)
   g_loss = 0.5 * batch_mean((d_fake - 1.0) ** 2)
@@ -139,7 +140,7 @@ def least_squares(d_real, d_fake, *, batch_mean=global_mean, real_target=1.0):
 
 
 @register_loss("relativistic_average", label_smoothing=True)
-def relativistic_average(d_real, d_fake, *, batch_mean=global_mean,
+def relativistic_average(d_real, d_fake, *, batch_mean=local_mean,
                          real_target=1.0):
   """RaSGAN (Jolicoeur-Martineau 2018): each side judged against the other's mean."""
   real_vs_fake = d_real - batch_mean(d_fake)

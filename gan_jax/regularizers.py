@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
 
-from gan_jax.losses import global_mean
+from gan_jax.losses import local_mean
 from gan_jax.registry import Registry, check_options
 
 Array = jax.Array
@@ -80,7 +80,7 @@ def _input_gradient_sq_norms(discriminate, inputs: Array) -> Array:
 
 @register_regularizer("gradient_penalty")
 def gradient_penalty(discriminate, real, fake, interpolation, *,
-                     batch_mean=global_mean):
+                     batch_mean=local_mean):
   """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)|| - 1)^2] on
   x_hat = t * real + (1 - t) * fake, t ~ U[0, 1] per example."""
   t = jnp.reshape(interpolation, (-1,) + (1,) * (real.ndim - 1))
@@ -92,7 +92,7 @@ def gradient_penalty(discriminate, real, fake, interpolation, *,
 
 @register_regularizer("r1")
 def r1_penalty(discriminate, real, fake, interpolation, *,
-               batch_mean=global_mean):
+               batch_mean=local_mean):
   """R1 (Mescheder et al. 2018): (1/2) E||grad D(x_real)||^2, so the weight is gamma."""
   del fake, interpolation
   return 0.5 * batch_mean(_input_gradient_sq_norms(discriminate, real))

@@ -30,7 +30,7 @@ import logging
 from gan_jax import config_validation, multihost, plots, provenance, seeds, storage
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.data import pipeline as pipeline_lib
-from gan_jax.evaluation import evaluate as evaluate_lib
+from gan_jax.evaluation.evaluate import EvalSettings, Evaluation, evaluate_state
 from gan_jax.families import build_family
 from gan_jax.metric_writer import MetricWriter
 from gan_jax.optimizers import schedule_note
@@ -55,7 +55,8 @@ def _initial_state(family, config, mesh):
 
 
 class _Evaluator:
-  """In-training evaluation: fixed-seed samples, metrics, and pictures.
+  """In-training evaluation: `evaluate_state` under the config's `eval`
+  settings, the sampling player's scalar parameters, and pictures.
 
   For 2-D data the picture is a scatter plot over the modes; for images it is
   a grid from one fixed latent batch (one row per class for conditional
@@ -64,18 +65,12 @@ class _Evaluator:
 
   GRID_SIZE = 8
 
-  def __init__(self, family, spec, config, workdir, writer):
+  def __init__(self, family, spec, config, workdir, writer, mesh):
     self.family, self.spec, self.config, self.writer = family, spec, config, writer
     self.sample_dir = epath.Path(workdir) / "samples"
     self.num_seeds = seeds.num_seeds(config)
-    self.mesh = make_mesh()
-    self.sample_fn = evaluate_lib.make_sampler(family, self.mesh)
-    self._test_images = None
-    self.classifier_metrics = config.eval.get("classifier_metrics", True)
-    self.inception_metrics = evaluate_lib.inception_metrics_enabled(
-        config.eval.get("inception_metrics", "auto"))
-    if family.evaluates_test_set:
-      self.evaluate_fn = jax.jit(family.evaluate_batch, static_argnums=3)
+    self.evaluation = Evaluation(family, spec, data_dir_for(config),
+                                 EvalSettings.from_config(config.eval), mesh)
 
   def __call__(self, state, step: int) -> dict:
     """One seed: its metrics. Several: each seed's (pictures in
@@ -101,22 +96,8 @@ class _Evaluator:
     return summary
 
   def _evaluate(self, state, step: int, sample_dir, image_tag: str) -> dict:
-    samples = evaluate_lib.generate(self.family, state, self.config.eval.num_samples,
-                                    self.config.eval.seed, self.sample_fn, mesh=self.mesh)
-    results = evaluate_lib.score_samples(self.spec, samples)
-    if self.classifier_metrics:
-      results.update(evaluate_lib.image_metrics(
-          self.spec, self.family, samples, data_dir_for(self.config),
-          self.config.eval.seed, with_floor=self.config.eval.get("floor", True)))
-    if self.inception_metrics:
-      results.update(evaluate_lib.inception_image_metrics(
-          self.spec, samples, data_dir_for(self.config), self.config.eval.seed,
-          with_floor=self.config.eval.get("floor", True)))
+    results, samples = evaluate_state(self.evaluation, state)
     results.update(self._tracked_parameters(state))
-    if self.family.evaluates_test_set:
-      results.update(evaluate_lib.test_set_metrics(
-          self.family, state, self._test_set(), self.config.eval.seed,
-          self.config.eval.get("iwae_samples", 1), self.evaluate_fn))
     if self.writer.active:
       sample_dir.mkdir(parents=True, exist_ok=True)
       path = sample_dir / f"step_{step:07d}.png"
@@ -131,13 +112,6 @@ class _Evaluator:
         self._write_animation(sample_dir, step)
     return results
 
-  def _test_set(self):
-    if self._test_images is None:
-      test = pipeline_lib.load_eval_split(self.spec, "test", data_dir_for(self.config))
-      limit = self.config.eval.get("num_test_examples", 0) or len(test["x"])
-      self._test_images = test["x"][:limit]
-    return self._test_images
-
   def _image_grid(self, state):
     num_classes = self.family.num_classes
     rows = num_classes or self.GRID_SIZE
@@ -145,7 +119,7 @@ class _Evaluator:
     latents = jax.random.normal(jax.random.PRNGKey(self.config.eval.seed),
                                 (rows * cols, self.family.latent_dim))
     labels = np.repeat(np.arange(rows), cols).astype(np.int32) if num_classes else None
-    images = np.asarray(self.sample_fn(state, latents, labels))
+    images = np.asarray(self.evaluation.sample_fn(state, latents, labels))
     row_labels = [str(k) for k in range(rows)] if num_classes else None
     return plots.image_grid(images, rows, cols, value_range=self.spec.value_range,
                             row_labels=row_labels)
@@ -268,7 +242,7 @@ def _train_locked(config, workdir, data_dir, spec, family, mesh) -> dict:
   multihost.on_first_process(write_records, f"writing the config and environment to {workdir}")
 
   writer = MetricWriter(workdir, resume_step=resume_step)
-  evaluator = _Evaluator(family, spec, config, workdir, writer)
+  evaluator = _Evaluator(family, spec, config, workdir, writer, mesh)
   train_step = make_train_step(family, mesh, cpu_library_fusions=config.get(
       "cpu_library_fusions", DEFAULT_CPU_LIBRARY_FUSIONS), num_seeds=num_seeds)
   trace = StepTraceWindow(config.get("profile", {}), workdir)

@@ -133,8 +133,10 @@ def test_keys_are_drawn_for_the_global_batch(plugins):
 def test_keyless_runs_draw_no_keys(plugins):
   family = build_family(ring8.get_config(), (2,))
   noise = jax.eval_shape(lambda k: family.draw_noise(k, BATCH), jax.random.PRNGKey(0))
-  assert set(noise) == {"z_critic", "z_generator", "interpolation"}
+  assert noise.keys() == {"critic", "generator"}
+  assert noise["critic"].keys() == {"z", "interpolation"} and noise["generator"].keys() == {"z"}
   keyed = build_family(_keyed_config(), (2,))
   noise = jax.eval_shape(lambda k: keyed.draw_noise(k, BATCH), jax.random.PRNGKey(0))
-  assert noise["loss_keys"].shape == (BATCH, 3, 2)
-  assert noise["regularizer_keys"].shape == (BATCH, 2, 1, 2)
+  assert noise["critic"]["loss_keys"].shape == (BATCH, 2, 2)
+  assert noise["generator"]["loss_keys"].shape == (BATCH, 2)
+  assert noise["critic"]["regularizer_keys"].shape == (BATCH, 2, 1, 2)

@@ -120,13 +120,13 @@ def test_discriminator_gradient_equals_global_batch_gradient():
       state, jax.device_put(batches, NamedSharding(mesh, BATCH_SPEC)))
 
   real = batches["x"][0]
-  fake = family.generator.apply({"params": g0}, noise["z_critic"][:, 0], train=False)
+  fake = family.generator.apply({"params": g0}, noise["critic"]["z"][:, 0], train=False)
 
   def reference_loss(d_params):
     def discriminate(x):
       return family.discriminator.apply({"params": d_params}, x)
     pair = losses.relativistic_average(discriminate(real), discriminate(fake))
-    t = noise["interpolation"][:, 0][:, None]
+    t = noise["critic"]["interpolation"][:, 0][:, None]
     mixed = t * real + (1 - t) * fake
     grads = jax.vmap(jax.grad(lambda x: discriminate(x[None])[0]))(mixed)
     penalty = jnp.mean((jnp.sqrt(jnp.sum(grads ** 2, axis=1) + 1e-12) - 1) ** 2)
@@ -151,17 +151,19 @@ def test_joint_discriminator_batch_shares_batch_norm_statistics():
   # An "rbg" key: eager threefry initialisation takes many seconds on CPU.
   variables = family.discriminator.init(jax.random.key(0, impl="rbg"), real, train=False)
   d = Player.create(family.discriminator, optax.sgd(0.1), variables)
-  outputs = {joint: dataclasses.replace(family, joint_discriminator_batch=joint)._discriminate_pair(
+  outputs = {joint: dataclasses.replace(family, joint_discriminator_batch=joint)._judge_in_turn(
       d, d.params, real, None, fake, None) for joint in (False, True)}
   variables = {"params": d.params, **d.collections}
   together, stats = family.discriminator.apply(
       variables, jnp.concatenate([real, fake]), train=True, mutable=list(d.collections))
-  np.testing.assert_allclose(jnp.concatenate(outputs[True][:2]), together, rtol=1e-5, atol=1e-6)
-  jax.tree.map(np.testing.assert_array_equal, outputs[True][3], stats)
+  joint, separate = outputs[True], outputs[False]
+  np.testing.assert_allclose(jnp.concatenate([joint.d_real, joint.d_fake]), together,
+                             rtol=1e-5, atol=1e-6)
+  jax.tree.map(np.testing.assert_array_equal, joint.after_both, stats)
   alone = [family.discriminator.apply(variables, x, train=True, mutable=list(d.collections))[0]
            for x in (real, fake)]
-  np.testing.assert_allclose(jnp.concatenate(outputs[False][:2]), jnp.concatenate(alone),
-                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(jnp.concatenate([separate.d_real, separate.d_fake]),
+                             jnp.concatenate(alone), rtol=1e-5, atol=1e-6)
   assert float(jnp.max(jnp.abs(together - jnp.concatenate(alone)))) > 1e-3
 
 

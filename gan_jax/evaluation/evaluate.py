@@ -1,12 +1,17 @@
 """Evaluation of a trained state: sample it and score the samples.
 
-`generate` draws samples from a fixed seed, data-parallel over the mesh;
-`evaluate_workdir` restores a run's checkpoint and scores it (what the
-`gan_jax.evaluate` command writes).
+`evaluate_state` is the one evaluation: fixed-seed samples (`generate`,
+data-parallel over the mesh), every metric that fits the dataset, and the
+test-set bounds of families that model p(x). What it computes is an
+`EvalSettings`: the training loop reads them from the config's `eval` block
+(`EvalSettings.from_config`), and `evaluate_workdir`, behind the
+`gan_jax.evaluate` command, from its flags. An `Evaluation` holds the
+compiled sampler and test-set scorer between calls.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Optional
 
@@ -146,40 +151,100 @@ def inception_image_metrics(spec: DatasetSpec, samples: np.ndarray, data_dir: st
                                               seed=seed, with_floor=with_floor)
 
 
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
+  """What one evaluation computes."""
+
+  num_samples: int
+  seed: int = 0
+  # Sample with the sampling player's EMA parameters where it has them.
+  use_ema: bool = True
+  # Metrics on the reference classifier, where the dataset has one.
+  classifier_metrics: bool = True
+  # Standard FID/KID on the FID Inception (image datasets).
+  inception_metrics: bool = True
+  # The real-vs-real floor beside each feature metric.
+  floor: bool = True
+  # Importance samples of the test-set IWAE bound; None: the family's own.
+  iwae_samples: Optional[int] = None
+  # Test examples scored (families that model p(x)); 0: the whole split.
+  num_test_examples: int = 0
+
+  @classmethod
+  def from_config(cls, eval_config) -> EvalSettings:
+    """The in-training evaluation of a config's `eval` block."""
+    return cls(num_samples=eval_config.num_samples, seed=eval_config.seed,
+               classifier_metrics=eval_config.get("classifier_metrics", True),
+               inception_metrics=inception_metrics_enabled(
+                   eval_config.get("inception_metrics", "auto")),
+               floor=eval_config.get("floor", True),
+               iwae_samples=eval_config.get("iwae_samples", 1),
+               num_test_examples=eval_config.get("num_test_examples", 0))
+
+
+class Evaluation:
+  """A family on its dataset under fixed settings, with the compiled sampler
+  (and test-set scorer) and the test images kept for every `evaluate_state`."""
+
+  def __init__(self, family, spec: DatasetSpec, data_dir: str, settings: EvalSettings,
+               mesh=None):
+    self.family, self.spec, self.data_dir, self.settings = family, spec, data_dir, settings
+    self.mesh = mesh or make_mesh()
+    self.sample_fn = make_sampler(family, self.mesh, settings.use_ema)
+    self.evaluate_fn = (jax.jit(family.evaluate_batch, static_argnums=3)
+                        if family.evaluates_test_set else None)
+    self._test_images = None
+
+  def test_images(self) -> np.ndarray:
+    if self._test_images is None:
+      test = pipeline_lib.load_eval_split(self.spec, "test", self.data_dir)
+      self._test_images = test["x"][:self.settings.num_test_examples or len(test["x"])]
+    return self._test_images
+
+
+def evaluate_state(evaluation: Evaluation, state) -> tuple[dict, np.ndarray]:
+  """Every metric of `state` that fits the dataset, and the samples they were
+  computed on."""
+  family, spec, settings = evaluation.family, evaluation.spec, evaluation.settings
+  samples = generate(family, state, settings.num_samples, settings.seed, evaluation.sample_fn,
+                     mesh=evaluation.mesh)
+  results = score_samples(spec, samples)
+  if settings.classifier_metrics:
+    results.update(image_metrics(spec, family, samples, evaluation.data_dir, settings.seed,
+                                 with_floor=settings.floor))
+  if settings.inception_metrics:
+    results.update(inception_image_metrics(spec, samples, evaluation.data_dir, settings.seed,
+                                           with_floor=settings.floor))
+  if family.evaluates_test_set:
+    results.update(test_set_metrics(family, state, evaluation.test_images(), settings.seed,
+                                    settings.iwae_samples, evaluation.evaluate_fn))
+  return results, samples
+
+
 def evaluate_workdir(workdir: str, *, step: Optional[int] = None, num_samples: int = 2500,
                      seed: int = 0, use_ema: bool = True, inception: bool = True) -> dict:
-  """A checkpoint's metrics; for a run of several seeds (config num_seeds),
-  each seed's under "seeds" and their mean ± standard error over the seeds
-  that did not diverge (`gan_jax.seeds.summarize`)."""
+  """A run's checkpoint (default: the latest) evaluated in full: every metric
+  with its floor, the whole test split, the family's own IWAE bound. For a run
+  of several seeds (config num_seeds), each seed's metrics under "seeds" and
+  their mean ± standard error over the seeds that did not diverge
+  (`gan_jax.seeds.summarize`)."""
   config, family, state = restore_for_inference(workdir, step)
   spec = resolved_dataset(config)
-  mesh = make_mesh()
-  sample_fn = make_sampler(family, mesh, use_ema)
-  test = None
-  if family.evaluates_test_set:
-    test = pipeline_lib.load_eval_split(spec, "test", data_dir_for(config))["x"]
-
-  def evaluate_one(state) -> dict:
-    samples = generate(family, state, num_samples, seed, sample_fn, mesh=mesh)
-    results = {**score_samples(spec, samples),
-               **image_metrics(spec, family, samples, data_dir_for(config), seed)}
-    if inception:
-      results.update(inception_image_metrics(spec, samples, data_dir_for(config), seed))
-    if test is not None:
-      results.update(test_set_metrics(family, state, test, seed))
-    return results
-
-  count = seeds.num_seeds(config)
+  settings = EvalSettings(num_samples=num_samples, seed=seed, use_ema=use_ema,
+                          inception_metrics=inception)
+  evaluation = Evaluation(family, spec, data_dir_for(config), settings)
   sampler = seeds.one_seed(config, state, 0).players[family.sampling_player]
   results = {"step": seeds.job_step(state), "num_samples": num_samples, "seed": seed,
              "dataset": spec.name, "config_sha256": provenance.config_hash(config),
              "used_ema": bool(use_ema and sampler.ema_params is not None)}
+  count = seeds.num_seeds(config)
   if count == 1:
-    results.update(evaluate_one(state))
+    results.update(evaluate_state(evaluation, state)[0])
   else:
-    per_seed = [evaluate_one(seeds.seed_state(state, i)) for i in range(count)]
+    per_seed = [evaluate_state(evaluation, seeds.seed_state(state, i))[0]
+                for i in range(count)]
     results.update(seeds.summarize(per_seed, seeds.seed_values(config),
                                    seeds.live_seeds(state), jax.device_get(state.step)))
-  if test is not None:
-    results["num_test_examples"] = len(test)
+  if family.evaluates_test_set:
+    results["num_test_examples"] = len(evaluation.test_images())
   return results
