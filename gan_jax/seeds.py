@@ -109,7 +109,8 @@ def mean_and_stderr(values: Sequence[float]) -> tuple[float, Optional[float]]:
   values = np.asarray(values, np.float64)
   if len(values) < 2:
     return float(values.mean()), None
-  return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
+  with np.errstate(invalid="ignore"):  # an infinite value has no finite spread
+    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
 
 
 def summarize(per_seed: list[dict], seeds: Sequence[int], live: Sequence[bool],
