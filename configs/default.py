@@ -23,6 +23,10 @@ def optimizer(learning_rate=1e-4, b1=0.5, b2=0.999):
 def get_config(arg=None):
   c = ConfigDict()
   c.seed = 0
+  # > 1: train seeds seed .. seed+num_seeds-1 as one job (gan_jax.seeds);
+  # shared_data_order: every seed reads the first seed's data order.
+  c.num_seeds = 1
+  c.shared_data_order = False
   c.family = "gan"
   # Modules of your own imported before the config is read (--import=a,b).
   c.plugins = ""

@@ -6,15 +6,19 @@
 Writes experiments/results/mixtures.json and prints a Markdown table in the
 layout of PacGAN's Table 1 (Lin et al. 2018): modes captured, percentage of
 high-quality samples and reverse KL, mean ± standard error over seeds. Each
-run starts from the dataset's config (configs/ring8.py, configs/grid25.py)
-and changes only the loss and the seed; the Wasserstein loss gets the
-gradient penalty, since without a constraint its critic is unbounded.
+(dataset, loss) cell is one job of several seeds (config num_seeds,
+`gan_jax.seeds`) started from the dataset's config (configs/ring8.py,
+configs/grid25.py) with only the loss and the seeds changed; the Wasserstein
+loss gets the gradient penalty, since without a constraint its critic is
+unbounded. A row's `seconds` is its job's wall-clock over its seeds.
 
 Seeds already in the results file are not run again, so an interrupted
-command continues where it stopped; `--rerun` trains the chosen seeds again
-from step 0 (their workdirs are cleared) and replaces their rows. A run that
-ends before its last step (SIGTERM) is not recorded: the command exits with
-status 1 naming it.
+command continues where it stopped: a cell's job spans its missing seeds
+(from the lowest to the highest); `--rerun` trains the chosen seeds again
+from step 0 (their workdirs are cleared) and replaces their rows. A seed
+that ends before its last step (the job stopped by SIGTERM, or the seed
+diverged and was frozen) is not recorded: the command exits with status 1
+naming it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ import os
 import shutil
 import sys
 import time
-from typing import Optional
 
 from absl import app, flags
 
@@ -55,10 +58,11 @@ def define_flags():
   flags.DEFINE_string("output", "experiments/results/mixtures.json", "Results JSON.")
 
 
-def run_config(dataset: str, loss: str, seed: int):
+def run_config(dataset: str, loss: str, seed: int, num_seeds: int = 1):
   config = CONFIGS[dataset].get_config()
   config.loss.name = loss
   config.seed = seed
+  config.num_seeds = num_seeds
   if loss == "wasserstein":
     config.regularizers.gradient_penalty.weight = WGAN_GP_WEIGHT
   if FLAGS.num_train_steps:
@@ -76,20 +80,28 @@ def merge_runs(results: dict, other: dict) -> None:
       merged.sort(key=lambda r: r["seed"])
 
 
-def train_and_record(runs: list[dict], seed: int, config, workdir: str,
-                     train=train_and_evaluate) -> Optional[str]:
-  """Trains one run and puts its row into `runs` (replacing the seed's old
-  row); a run that stopped before its last step is left out, and the reason
-  returned."""
+def train_and_record(runs: list[dict], config, workdir: str,
+                     train=train_and_evaluate) -> list[str]:
+  """Trains the seeds of `config` as one job and puts each finished seed's
+  row into `runs` (replacing its old row); a seed that stopped before its
+  last step is left out, and named with the reason in the returned list."""
   start = time.time()
   result = train(config, workdir)
-  if result["step"] < config.num_train_steps:
-    return f"stopped at step {result['step']} of {config.num_train_steps}"
-  runs[:] = [r for r in runs if r["seed"] != seed]
-  runs.append({"seed": seed, "seconds": time.time() - start,
-               "num_train_steps": config.num_train_steps, **result})
+  seconds = (time.time() - start) / config.num_seeds
+  per_seed = result["seeds"] if config.num_seeds > 1 else [{"seed": config.seed, **result}]
+  stopped = []
+  for row in per_seed:
+    seed = row["seed"]
+    if result["step"] < config.num_train_steps or "diverged_at_step" in row:
+      at = row.get("diverged_at_step", result["step"])
+      stopped.append(f"seed {seed} (stopped at step {at} of {config.num_train_steps})")
+      continue
+    runs[:] = [r for r in runs if r["seed"] != seed]
+    runs.append({"seed": seed, "seconds": seconds, "num_train_steps": config.num_train_steps,
+                 "step": result["step"], **{k: v for k, v in row.items()
+                                            if k not in ("seed", "seed_index", "step")}})
   runs.sort(key=lambda r: r["seed"])
-  return None
+  return stopped
 
 
 def main(argv):
@@ -110,20 +122,20 @@ def main(argv):
   for dataset in FLAGS.datasets:
     for loss in losses:
       runs = results.setdefault(dataset, {}).setdefault(loss, [])
-      for seed in seeds:
-        if any(r["seed"] == seed for r in runs) and not FLAGS.rerun:
-          continue
-        config = run_config(dataset, loss, seed)
-        workdir = os.path.join(FLAGS.workdir_root, f"{dataset}-{loss}-seed{seed}")
-        if FLAGS.rerun:
-          shutil.rmtree(workdir, ignore_errors=True)
-        stopped = train_and_record(runs, seed, config, workdir)
-        if stopped:
-          unfinished.append(f"{dataset} {loss} seed {seed} ({stopped})")
-          continue
-        summary.write_json(FLAGS.output, {"results": results})
-        row = next(r for r in runs if r["seed"] == seed)
-        print(f"{dataset} {loss} seed {seed}: {row}", flush=True)
+      missing = [s for s in seeds if FLAGS.rerun or not any(r["seed"] == s for r in runs)]
+      if not missing:
+        continue
+      first, last = min(missing), max(missing)
+      config = run_config(dataset, loss, first, last - first + 1)
+      workdir = os.path.join(FLAGS.workdir_root, f"{dataset}-{loss}-seeds{first}-{last}")
+      if FLAGS.rerun:
+        shutil.rmtree(workdir, ignore_errors=True)
+      stopped = train_and_record(runs, config, workdir)
+      unfinished.extend(f"{dataset} {loss} {reason}" for reason in stopped)
+      summary.write_json(FLAGS.output, {"results": results})
+      for row in runs:
+        if first <= row["seed"] <= last:
+          print(f"{dataset} {loss} seed {row['seed']}: {row}", flush=True)
   print(report.mixtures_table({"results": results}))
   if unfinished:
     print("not recorded, stopped before their last step: " + "; ".join(unfinished),

@@ -12,8 +12,13 @@ experiments/results/mnist_losses.json and prints the Markdown table
 (`experiments.report`): mean ± standard error over the seeds, and the
 real-vs-real floor.
 
-Runs go `--parallel` at a time, each pinned to one CPU core when there are
-enough cores; finished runs are not repeated.
+Each loss is one job of `--num_seeds` seeds (config num_seeds,
+`gan_jax.seeds`); jobs go `--parallel` at a time, each pinned to one CPU core
+when there are enough cores; finished jobs are not repeated. Each seed's
+evaluation is recorded under its own run name (`variant_name`), its
+`seconds` the job's over its seeds; a seed that diverged (frozen before the
+last step) has no evaluation there, so the command names it and records
+nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import sys
 from absl import app, flags
 
 from experiments import report, summary
-from experiments.sweep import can_pin_cpus, run_variants
+from experiments.sweep import can_pin_cpus, run_variants, seed_evaluations
 
 FLAGS = flags.FLAGS
 
@@ -38,7 +43,7 @@ LOSSES = {
 }
 # One evaluation, at the end, on 10k samples.
 NUM_TRAIN_STEPS = 6000
-EVALUATION = [f"--config.eval_every_steps={NUM_TRAIN_STEPS}", "--config.eval.num_samples=10000"]
+NUM_SAMPLES = 10_000
 
 
 def variant_name(loss: str, seed: int) -> str:
@@ -47,25 +52,48 @@ def variant_name(loss: str, seed: int) -> str:
 
 def define_flags():
   """Flags for the command line only, so that tests can import this module."""
-  flags.DEFINE_integer("parallel", 2, "Runs at once.")
+  flags.DEFINE_integer("parallel", 2, "Jobs at once.")
   flags.DEFINE_integer("num_seeds", 3, "Seeds per loss (0, 1, ...).")
+  flags.DEFINE_integer("num_train_steps", NUM_TRAIN_STEPS, "Steps per run (a smaller "
+                       "number only to try the command).")
+  flags.DEFINE_integer("num_samples", NUM_SAMPLES, "Samples per evaluation.")
   flags.DEFINE_string("workdir_root", "runs/mnist_losses", "Where the runs go.")
   flags.DEFINE_string("output", "experiments/results/mnist_losses.json", "Results JSON.")
 
 
+def job_name(loss: str) -> str:
+  return variant_name(loss, 0).rsplit("_s", 1)[0]
+
+
+def per_seed_runs(jobs: dict[str, dict], num_seeds: int) -> dict[str, dict]:
+  """Each job's result split into one run per seed, named `variant_name`."""
+  runs = {}
+  for loss in LOSSES:
+    job = jobs[job_name(loss)]
+    evaluations = seed_evaluations(job["eval"], num_seeds)
+    for seed, evaluation in enumerate(evaluations):
+      runs[variant_name(loss, seed)] = {**job, "eval": evaluation,
+                                        "seconds": job["seconds"] / num_seeds}
+  return runs
+
+
 def main(argv):
   del argv
-  variants = {variant_name(loss, seed): [*overrides, f"--config.seed={seed}", *EVALUATION]
-              for seed in range(FLAGS.num_seeds) for loss, overrides in LOSSES.items()}
-  results = run_variants(CONFIG, variants, workdir_root=FLAGS.workdir_root,
-                         parallel=FLAGS.parallel, num_train_steps=NUM_TRAIN_STEPS,
-                         pin_cpus=can_pin_cpus(FLAGS.parallel))
+  num_seeds, steps = FLAGS.num_seeds, FLAGS.num_train_steps
+  evaluation = [f"--config.eval_every_steps={steps}",
+                f"--config.eval.num_samples={FLAGS.num_samples}"]
+  jobs = {job_name(loss): [*overrides, "--config.seed=0", f"--config.num_seeds={num_seeds}",
+                           *evaluation]
+          for loss, overrides in LOSSES.items()}
+  results = per_seed_runs(run_variants(CONFIG, jobs, workdir_root=FLAGS.workdir_root,
+                                       parallel=FLAGS.parallel, num_train_steps=steps,
+                                       pin_cpus=can_pin_cpus(FLAGS.parallel)), num_seeds)
   unfinished = sorted(name for name, run in results.items()
-                      if (run["eval"] or {}).get("step") != NUM_TRAIN_STEPS)
+                      if (run["eval"] or {}).get("step") != steps)
   if unfinished:
-    sys.exit(f"not recorded: {', '.join(unfinished)} stopped before step {NUM_TRAIN_STEPS}; "
+    sys.exit(f"not recorded: {', '.join(unfinished)} stopped before step {steps}; "
              "run the command again to finish them")
-  record = {"config": CONFIG, "num_train_steps": NUM_TRAIN_STEPS, "variants": variants,
+  record = {"config": CONFIG, "num_train_steps": steps, "jobs": jobs,
             "runs": results}
   summary.write_json(FLAGS.output, record)
   print(report.mnist_losses_table(record))

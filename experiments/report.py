@@ -348,6 +348,16 @@ def glance_table() -> str:
   return markdown(["experiment", "result"], rows)
 
 
+def seeds_table() -> str:
+  cases = load(f"{BENCHMARKS}/seeds.json")["cases"]
+  rows = [[name, str(c["num_seeds"]), thousands(c["num_train_steps"]),
+           f"{c['job_seconds']:.0f}", f"{sum(c['single_seconds']):.0f}",
+           f"{c['speedup']:.1f}×", f"{c['load_before'][0]:.1f} / {c['load_after'][0]:.1f}"]
+          for name, c in cases.items()]
+  return markdown(["case", "seeds", "steps", "one job (s)", "one run per seed (s)",
+                   "speed-up", "load average before / after"], rows, "lrrrrrr")
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "glance": glance_table,
     "classifiers": classifiers_table,
@@ -363,6 +373,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "pipeline": pipeline_table,
     "h200": h200_table,
     "evaluation": evaluation_table,
+    "seeds": seeds_table,
 }
 
 MARKED = re.compile(r"(<!-- report:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /report:(?P=name) -->)",

@@ -41,6 +41,20 @@ def last_evaluation(workdir: str) -> Optional[dict]:
   return last
 
 
+def seed_evaluations(row: Optional[dict], num_seeds: int) -> list[Optional[dict]]:
+  """A job's evaluation row split per seed: seed `i`'s `<name>/seed_<i>`
+  values under `<name>`, with the step; None for a seed the row lacks (it
+  diverged). One seed: the row itself."""
+  if num_seeds == 1 or row is None:
+    return [row] * num_seeds
+  split = []
+  for index in range(num_seeds):
+    suffix = f"/seed_{index}"
+    values = {k[:-len(suffix)]: v for k, v in row.items() if k.endswith(suffix)}
+    split.append({"step": row["step"], **values} if values else None)
+  return split
+
+
 def median_steps_per_sec(workdir: str) -> Optional[float]:
   """Median of the logged training rates (evaluation pauses excluded by the median)."""
   path = os.path.join(workdir, "metrics.jsonl")

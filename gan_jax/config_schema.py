@@ -38,6 +38,8 @@ ABSENT_MEANS = {
     "ema.decay": 0.0,
     "ema.start_step": 0,
     "joint_discriminator_batch": False,
+    "num_seeds": 1,
+    "shared_data_order": False,
 }
 # Backend choices older configs recorded (gan_jax.backend now makes them per
 # platform and records them in environment-<step>.json). Each changed float
@@ -145,6 +147,8 @@ def effective(flat: dict[str, Any]) -> dict[str, Any]:
 # One line per key (`*`: any player or regulariser), for --show_config.
 DESCRIPTIONS = {
     "seed": "run key PRNGKey(seed): initial parameters, every step's draws, data order",
+    "num_seeds": "> 1: train seeds seed .. seed+num_seeds-1 as one job (gan_jax.seeds)",
+    "shared_data_order": "a job of several seeds: every seed reads the first seed's data order",
     "family": "model family (gan_jax.families.FAMILIES): gan, vae, autoencoder",
     "plugins": "modules imported before the config is read (--import); recorded for resumes",
     "dataset.name": "dataset (gan_jax.data.DATASETS)",

@@ -34,6 +34,8 @@ def _is_real(value: Any) -> bool:
 
 _RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "seed": (_INTEGER, _is_int),
+    "num_seeds": (_POSITIVE_INT, lambda v: _is_int(v) and v >= 1),
+    "shared_data_order": ("True or False", lambda v: isinstance(v, bool)),
     "batch_size": (_POSITIVE_INT, lambda v: _is_int(v) and v >= 1),
     "num_train_steps": (_POSITIVE_INT, lambda v: _is_int(v) and v >= 1),
     "log_every_steps": (_POSITIVE_INT, lambda v: _is_int(v) and v >= 1),

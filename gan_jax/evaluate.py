@@ -4,7 +4,9 @@
 
 loads a checkpoint (default: the latest), draws `--num_samples` samples from a
 fixed seed with EMA weights where they exist, and writes the step and every
-metric that fits the dataset as JSON (`gan_jax.evaluation.evaluate`). With
+metric that fits the dataset as JSON (`gan_jax.evaluation.evaluate`); for a
+run of several seeds (config num_seeds), each seed's metrics under "seeds" and
+their mean ± standard error over the seeds that did not diverge. With
 --distributed (see gan_jax.main) every process samples its share of each
 batch, every process gets the gathered samples and computes the metrics, and
 process 0 writes them.

@@ -6,6 +6,12 @@ dropped from `metrics.jsonl`, and TensorBoard is told to purge events after
 written before checkpoint `s` was saved, so the resumed run writes none of
 them again (relaunching a finished run adds no rows). A half-written last
 line, left by a crash mid-write, is dropped.
+
+A job of several seeds (`gan_jax.seeds`) logs the mean over its live seeds
+under each metric's name, and seed `i`'s value as `<name>/seed_<i>` in
+`metrics.jsonl` and under the same name in the TensorBoard run
+`tensorboard/seed_<i>`, so TensorBoard draws one curve per seed on each
+metric's chart beside the mean's.
 """
 
 from __future__ import annotations
@@ -47,6 +53,9 @@ class MetricWriter:
     self.path = workdir / METRICS_FILE
     self._written_through = -1 if resume_step is None else resume_step
     self._tb = None
+    self._seed_tb: dict[int, object] = {}
+    self._tb_dir = workdir / "tensorboard" if tensorboard else None
+    self._purge_step = None if resume_step is None else resume_step + 1
     if not self.active:
       return
     workdir.mkdir(parents=True, exist_ok=True)
@@ -55,9 +64,7 @@ class MetricWriter:
     elif self.path.exists():
       self.path.unlink()
     if tensorboard:
-      from tensorboardX import SummaryWriter
-      purge = None if resume_step is None else resume_step + 1
-      self._tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=purge)
+      self._tb = self._summary_writer(self._tb_dir)
 
   def _truncate_after(self, step: int) -> None:
     if not self.path.exists():
@@ -70,15 +77,28 @@ class MetricWriter:
     partial.write_text(kept)
     partial.replace(self.path)
 
-  def write_scalars(self, step: int, scalars: dict) -> None:
+  def _summary_writer(self, directory):
+    from tensorboardX import SummaryWriter
+    return SummaryWriter(str(directory), purge_step=self._purge_step)
+
+  def write_scalars(self, step: int, scalars: dict,
+                    per_seed: Optional[dict[int, dict]] = None) -> None:
+    """`per_seed`: {seed index: its scalars}, beside the mean in `scalars`."""
     if not self.active or step <= self._written_through:
       return
     record = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
+    for index, values in sorted((per_seed or {}).items()):
+      record.update({f"{k}/seed_{index}": float(v) for k, v in values.items()})
     with self.path.open("a") as f:
       f.write(json.dumps(record) + "\n")
     if self._tb is not None:
       for key, value in scalars.items():
         self._tb.add_scalar(key, float(value), int(step))
+      for index, values in (per_seed or {}).items():
+        if index not in self._seed_tb:
+          self._seed_tb[index] = self._summary_writer(self._tb_dir / f"seed_{index}")
+        for key, value in values.items():
+          self._seed_tb[index].add_scalar(key, float(value), int(step))
 
   def write_image(self, step: int, tag: str, image: np.ndarray) -> None:
     """`image` is HWC uint8."""
@@ -86,13 +106,15 @@ class MetricWriter:
       self._tb.add_image(tag, image, int(step), dataformats="HWC")
 
   def flush(self) -> None:
-    if self._tb is not None:
-      self._tb.flush()
+    for tb in [self._tb, *self._seed_tb.values()]:
+      if tb is not None:
+        tb.flush()
 
   def close(self) -> None:
-    if self._tb is not None:
-      self._tb.close()
-      self._tb = None
+    for tb in [self._tb, *self._seed_tb.values()]:
+      if tb is not None:
+        tb.close()
+    self._tb, self._seed_tb = None, {}
 
 
 def read_metrics(workdir) -> list[dict]:

@@ -9,7 +9,7 @@ from typing import Optional
 
 import jax
 
-from gan_jax import multihost, provenance, storage
+from gan_jax import multihost, provenance, seeds, storage
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.data import dataset_spec, default_data_dir
 from gan_jax.data import pipeline as pipeline_lib
@@ -58,7 +58,7 @@ def restore_for_inference(workdir: str, step: Optional[int] = None):
   family = build_family(config, spec.example_shape)
   mesh = make_mesh()
   # Shapes only: tracing the initialisation allocates no array.
-  abstract = jax.eval_shape(lambda: family.create_state(config))
+  abstract = jax.eval_shape(lambda: seeds.create_state(family, config))
   sampler = abstract.players[family.sampling_player].replace(opt_state=None)
   needed = abstract.replace(players={family.sampling_player: sampler})
   checkpointer = Checkpointer(workdir, async_save=False)

@@ -28,7 +28,7 @@ import jax
 import numpy as np
 from absl import flags
 
-from gan_jax import cli, plots
+from gan_jax import cli, plots, seeds
 from gan_jax.evaluation.evaluate import cycling_labels, generate, make_sampler
 from gan_jax.latents import interpolation_latents
 from gan_jax.registry import ConfigError
@@ -52,6 +52,8 @@ def define_flags(flag_values: flags.FlagValues = FLAGS):
                        lower_bound=2, **define)
   flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).", **define)
   flags.DEFINE_integer("seed", 0, "Sampling seed.", **define)
+  flags.DEFINE_integer("seed_index", 0, "Which seed of a run of several (config "
+                       "num_seeds): 0 .. num_seeds-1.", **define)
   flags.DEFINE_list("labels", None, "Class labels for conditional models.", **define)
 
 
@@ -171,6 +173,7 @@ def main(argv):
 
   check_output(FLAGS.kind, FLAGS.output)
   config, family, state = restore_for_inference(FLAGS.workdir, FLAGS.step)
+  state = seeds.one_seed(config, state, FLAGS.seed_index)
   spec = resolved_dataset(config)
   test_images = None
   if FLAGS.kind in AUTOENCODER_KINDS[:2]:

@@ -23,6 +23,9 @@ DATA_AXIS = "data"
 BATCH_SPEC = P(None, DATA_AXIS)
 # Noise leaves (and any other per-example array) are (global_batch, ...).
 NOISE_SPEC = P(DATA_AXIS)
+# The same with a leading seed axis (a job of several seeds, gan_jax.seeds).
+SEEDED_BATCH_SPEC = P(None, *BATCH_SPEC)
+SEEDED_NOISE_SPEC = P(None, *NOISE_SPEC)
 
 
 def make_mesh(devices=None) -> Mesh:

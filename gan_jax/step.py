@@ -32,6 +32,21 @@ gets rows `r*b .. (r+1)*b` of the same arrays whatever the device count:
 results do not depend on how many devices share the batch. No key is ever
 derived from a replica or process index. Data order is seeded separately by
 the input pipeline (see `gan_jax.data.pipeline`).
+
+Seed axis (`num_seeds` > 1, see `gan_jax.seeds`). Every state leaf, batch
+and noise array carries a leading seed axis; the step draws each seed's noise
+from its own key as above and runs `jax.vmap(family.replica_update)` inside
+the `shard_map`. Inside is where the family's code already lives: the vmap
+only adds a batch dimension to each op, and the named-axis collectives
+(`batch_mean`, batch norm) batch over it unchanged, so the gradient
+all-reduce and the 1-vs-N-device equality above hold per seed, and the
+donated state stays one replicated pytree. Splitting seeds over devices (a
+second mesh axis) would suit many devices; on a few it leaves the batch
+axis unsplit, and the small models that gain most from a seed axis are
+dispatch-bound, not memory-bound. A batched op may pick other kernels than
+its unbatched form, so seed `i` matches a single-seed run within float
+round-off, not bitwise. A seed whose update gives a non-finite metric or
+state keeps its previous state (frozen; `gan_jax.seeds` says why).
 """
 
 from __future__ import annotations
@@ -39,13 +54,15 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 import jax
+import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gan_jax import backend
 from gan_jax.model_family import ModelFamily
 from gan_jax.registry import ConfigError
-from gan_jax.sharding import BATCH_SPEC, NOISE_SPEC
+from gan_jax.seeds import finite_by_seed
+from gan_jax.sharding import BATCH_SPEC, NOISE_SPEC, SEEDED_BATCH_SPEC, SEEDED_NOISE_SPEC
 from gan_jax.state import TrainState
 
 PyTree = Any
@@ -73,22 +90,46 @@ def check_global_batch(global_batch_size: int, mesh: Mesh, *,
 
 
 def make_train_step(family: ModelFamily, mesh: Mesh, *, donate: bool = True,
-                    compiler_options: Optional[dict] = None
+                    compiler_options: Optional[dict] = None, num_seeds: int = 1
                     ) -> Callable[[TrainState, PyTree], tuple[TrainState, dict]]:
   """Returns `train_step(state, batches) -> (state, metrics)`, jitted with
-  `compiler_options` (default: `gan_jax.backend`'s for the mesh's platform)."""
+  `compiler_options` (default: `gan_jax.backend`'s for the mesh's platform);
+  with `num_seeds` > 1 over a leading seed axis, metrics one value per seed."""
   if compiler_options is None:
     compiler_options = backend.compiler_options(backend.mesh_platform(mesh))
+  seeded = num_seeds > 1
+  update = _seeded_update(family) if seeded else family.replica_update
+  batch_spec, noise_spec = ((SEEDED_BATCH_SPEC, SEEDED_NOISE_SPEC) if seeded
+                            else (BATCH_SPEC, NOISE_SPEC))
   sharded_update = jax.shard_map(
-      family.replica_update, mesh=mesh,
-      in_specs=(P(), BATCH_SPEC, NOISE_SPEC), out_specs=(P(), P()))
+      update, mesh=mesh, in_specs=(P(), batch_spec, noise_spec), out_specs=(P(), P()))
 
   def train_step(state: TrainState, batches: PyTree):
-    global_batch_size = jax.tree.leaves(batches)[0].shape[1]
-    key = jax.random.fold_in(state.rng, state.step)
-    noise = family.draw_noise(key, global_batch_size)
-    noise = jax.lax.with_sharding_constraint(noise, NamedSharding(mesh, NOISE_SPEC))
+    global_batch_size = jax.tree.leaves(batches)[0].shape[2 if seeded else 1]
+
+    def draw(rng, step):
+      return family.draw_noise(jax.random.fold_in(rng, step), global_batch_size)
+
+    noise = (jax.vmap(draw) if seeded else draw)(state.rng, state.step)
+    noise = jax.lax.with_sharding_constraint(noise, NamedSharding(mesh, noise_spec))
     return sharded_update(state, batches, noise)
 
   return jax.jit(train_step, donate_argnums=(0,) if donate else (),
                  compiler_options=compiler_options or None)
+
+
+def _seeded_update(family: ModelFamily):
+  """The per-replica update over the seed axis. A live seed (step = the
+  job's) whose update is finite moves on; any other keeps its state."""
+
+  def update(state: TrainState, batches: PyTree, noise: PyTree):
+    new_state, metrics = jax.vmap(family.replica_update)(state, batches, noise)
+    live = state.step == jnp.max(state.step)
+    moves = live & finite_by_seed(metrics) & finite_by_seed(new_state)
+
+    def choose(new, old):
+      return jnp.where(jnp.reshape(moves, (-1,) + (1,) * (new.ndim - 1)), new, old)
+
+    return jax.tree.map(choose, new_state, state), metrics
+
+  return update

@@ -8,7 +8,8 @@ moved aside, see `gan_jax.checkpoint`) after checking that the config matches
 The loop dispatches steps without waiting for them. The host reads metrics
 back only every `log_every_steps` steps and before each checkpoint; then it
 checks every pending step's metrics for NaN/Inf, stopping at the first bad
-one without saving it. SIGTERM (how TPU preemption arrives) or SIGINT makes
+one without saving it; in a job of several seeds the step has frozen a bad
+seed instead, and the host names it (`gan_jax.seeds`). SIGTERM (how TPU preemption arrives) or SIGINT makes
 the loop save a checkpoint and return; with several processes, all save the
 same step (`multihost.StopSignals`). Files that several processes read are
 written by process 0 between barriers (`multihost.on_first_process`).
@@ -26,7 +27,7 @@ import PIL.Image
 from etils import epath
 import logging
 
-from gan_jax import config_validation, multihost, plots, provenance, storage
+from gan_jax import config_validation, multihost, plots, provenance, seeds, storage
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.data import pipeline as pipeline_lib
 from gan_jax.evaluation.evaluate import EvalSettings, Evaluation, evaluate_state
@@ -49,7 +50,8 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def _initial_state(family, config, mesh):
-  return jax.jit(lambda: family.create_state(config), out_shardings=replicated(mesh))()
+  return jax.jit(lambda: seeds.create_state(family, config),
+                 out_shardings=replicated(mesh))()
 
 
 class _Evaluator:
@@ -66,26 +68,48 @@ class _Evaluator:
   def __init__(self, family, spec, config, workdir, writer, mesh):
     self.family, self.spec, self.config, self.writer = family, spec, config, writer
     self.sample_dir = epath.Path(workdir) / "samples"
+    self.num_seeds = seeds.num_seeds(config)
     self.evaluation = Evaluation(family, spec, data_dir_for(config),
                                  EvalSettings.from_config(config.eval), mesh)
 
   def __call__(self, state, step: int) -> dict:
+    """One seed: its metrics. Several: each seed's (pictures in
+    samples/seed_<i>/), their mean ± standard error over the live seeds."""
+    if self.num_seeds == 1:
+      results = self._evaluate(state, step, self.sample_dir, "samples")
+      self.writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()
+                                       if isinstance(v, (int, float))})
+      return results
+    steps = np.asarray(jax.device_get(state.step))
+    per_seed = [self._evaluate(seeds.seed_state(state, i), step,
+                               self.sample_dir / f"seed_{i}", f"samples/seed_{i}")
+                for i in range(self.num_seeds)]
+    live = steps == step
+    summary = seeds.summarize(per_seed, seeds.seed_values(self.config), live, steps)
+
+    def numeric(results):
+      return {f"eval/{k}": v for k, v in results.items()
+              if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+    self.writer.write_scalars(step, numeric(summary), per_seed={
+        int(i): numeric(per_seed[i]) for i in np.flatnonzero(live)})
+    return summary
+
+  def _evaluate(self, state, step: int, sample_dir, image_tag: str) -> dict:
     results, samples = evaluate_state(self.evaluation, state)
     results.update(self._tracked_parameters(state))
     if self.writer.active:
-      self.sample_dir.mkdir(parents=True, exist_ok=True)
-      path = self.sample_dir / f"step_{step:07d}.png"
+      sample_dir.mkdir(parents=True, exist_ok=True)
+      path = sample_dir / f"step_{step:07d}.png"
       if samples.shape[1:] == (2,):
         means = None if self.spec.mixture is None else self.spec.mixture.means
         image = plots.scatter_png(path, samples, means, f"{self.spec.name}, step {step}")
-        self.writer.write_image(step, "samples", image)
+        self.writer.write_image(step, image_tag, image)
       elif samples.ndim == 4:
         image = self._image_grid(state)
         plots.save_png(path, image)
-        self.writer.write_image(step, "samples", image)
-        self._write_animation(step)
-    self.writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()
-                                     if isinstance(v, (int, float))})
+        self.writer.write_image(step, image_tag, image)
+        self._write_animation(sample_dir, step)
     return results
 
   def _image_grid(self, state):
@@ -100,15 +124,15 @@ class _Evaluator:
     return plots.image_grid(images, rows, cols, value_range=self.spec.value_range,
                             row_labels=row_labels)
 
-  def _write_animation(self, step: int):
+  def _write_animation(self, sample_dir, step: int):
     """Rebuilds the GIF from the grids on disk up to `step`, so a resumed run's
     animation matches an uninterrupted one."""
     frames = []
-    for path in sorted(self.sample_dir.glob("step_*.png")):
+    for path in sorted(sample_dir.glob("step_*.png")):
       if int(path.name[5:12]) <= step:
         with path.open("rb") as f:
           frames.append(np.asarray(PIL.Image.open(f)))
-    plots.save_gif(self.sample_dir / "progress.gif", frames)
+    plots.save_gif(sample_dir / "progress.gif", frames)
 
   def _tracked_parameters(self, state) -> dict:
     """Scalar parameters of the sampling player (the toy example's theta1, theta2)."""
@@ -124,6 +148,28 @@ def _check_finite(step: int, metrics: dict, checkpointer: Checkpointer):
     if not math.isfinite(value):
       raise NonFiniteLossError(f"Metric '{name}' is {value} at step {step}; training "
                                f"stopped ({checkpointer.describe_latest()}).")
+
+
+def _check_seeds(state, step: int, live: np.ndarray, fetched: list, config,
+                 checkpointer: Checkpointer) -> np.ndarray:
+  """Which seeds are live at `step`; reports, by index and step, each seed
+  the step froze since the last check (`gan_jax.seeds`), and stops the job
+  when none is left. `fetched`: the (step, per-seed metrics) since then."""
+  steps = np.asarray(jax.device_get(state.step))
+  now_live = steps == step
+  by_step = dict(fetched)
+  for index in np.flatnonzero(live & ~now_live):
+    diverged = int(steps[index]) + 1
+    values = by_step.get(diverged, {})
+    bad = [k for k, v in sorted(values.items()) if not math.isfinite(float(v[index]))]
+    cause = (f"{', '.join(bad)} non-finite" if bad else "its updated state non-finite")
+    log.warning("Seed index %d (seed %d) diverged at step %d (%s); it keeps its state "
+                "of step %d and is left out of later updates and of the mean.", index,
+                seeds.seed_values(config)[index], diverged, cause, diverged - 1)
+  if not now_live.any():
+    raise NonFiniteLossError(f"Every seed diverged (at steps {(steps + 1).tolist()}); "
+                             f"training stopped ({checkpointer.describe_latest()}).")
+  return now_live
 
 
 def _check_code_version(config, workdir: str) -> None:
@@ -168,21 +214,24 @@ def _train_locked(config, workdir, data_dir, spec, family, mesh) -> dict:
     log.warning(note)
   multihost.barrier("config checked")
 
+  num_seeds = seeds.num_seeds(config)
   arrays = load_training_data(spec, data_dir)
   pipeline = pipeline_lib.InputPipeline(
       arrays, spec.preprocess, global_batch_size=config.batch_size,
-      batches_per_step=family.batches_per_step, seed=config.seed, mesh=mesh)
+      batches_per_step=family.batches_per_step, seed=config.seed, mesh=mesh,
+      seed_axis=seeds.data_seeds(config) if num_seeds > 1 else None)
 
   checkpointer = Checkpointer(workdir, max_to_keep=config.keep_checkpoints)
-  abstract = jax.eval_shape(lambda: family.create_state(config))
+  abstract = jax.eval_shape(lambda: seeds.create_state(family, config))
   restored = checkpointer.restore_latest(abstract, replicated(mesh))
   if restored is not None:
     state, position = restored
-    resume_step = int(state.step)
+    resume_step = seeds.job_step(state)
     log.info("Resumed from step %d (data position %d).", resume_step, position)
   else:
     state, position, resume_step = _initial_state(family, config, mesh), 0, None
-  start_step = int(state.step)
+  start_step = seeds.job_step(state)
+  live = seeds.live_seeds(state)
   if resume_step is not None:
     _check_code_version(config, workdir)
 
@@ -194,7 +243,7 @@ def _train_locked(config, workdir, data_dir, spec, family, mesh) -> dict:
 
   writer = MetricWriter(workdir, resume_step=resume_step)
   evaluator = _Evaluator(family, spec, config, workdir, writer, mesh)
-  train_step = make_train_step(family, mesh)
+  train_step = make_train_step(family, mesh, num_seeds=num_seeds)
   trace = StepTraceWindow(config.get("profile", {}), workdir)
 
   pending: list[tuple[int, dict]] = []
@@ -205,17 +254,27 @@ def _train_locked(config, workdir, data_dir, spec, family, mesh) -> dict:
     """Reads pending metrics back, checks them, and logs the current step's if
     `write`. Rows go only at fixed steps, so a preempted and resumed run logs
     exactly the rows an uninterrupted run would."""
-    nonlocal pending, timer
+    nonlocal pending, timer, live
     fetched = jax.device_get(pending)
     pending = []
-    for pending_step, values in fetched:
-      _check_finite(pending_step, values, checkpointer)
+    if num_seeds == 1:
+      for pending_step, values in fetched:
+        _check_finite(pending_step, values, checkpointer)
+    else:
+      live = _check_seeds(state, step, live, fetched, config, checkpointer)
     now = time.perf_counter()
     steps_per_sec = (step - timer[1]) / max(now - timer[0], 1e-9)
     timer = (now, step)
     if write and fetched and fetched[-1][0] == step:
-      scalars = {k: float(v) for k, v in fetched[-1][1].items()}
-      writer.write_scalars(step, {**scalars, "steps_per_sec": steps_per_sec})
+      values = fetched[-1][1]
+      per_seed = None
+      if num_seeds > 1:
+        per_seed = {int(i): {k: float(v[i]) for k, v in values.items()}
+                    for i in np.flatnonzero(live)}
+        values = {k: np.mean(v[live]) for k, v in values.items()}
+      scalars = {k: float(v) for k, v in values.items()}
+      writer.write_scalars(step, {**scalars, "steps_per_sec": steps_per_sec},
+                           per_seed=per_seed)
       eta = (config.num_train_steps - step) / max(steps_per_sec, 1e-9)
       log.info("step %d/%d | %.1f steps/s | %s | ETA %.0fs", step,
                    config.num_train_steps, steps_per_sec,

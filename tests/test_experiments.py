@@ -69,16 +69,31 @@ def test_a_stopped_mixture_run_is_not_recorded():
   config.num_train_steps = 100
   old_row = {"seed": 4, "step": 100, "num_train_steps": 100}
   runs = [{"seed": 3}, old_row]
-  stopped = mixtures.train_and_record(runs, 4, config, "unused",
+  stopped = mixtures.train_and_record(runs, mixtures_config(config, 4, 1), "unused",
                                       train=lambda config, workdir: {"step": 68})
-  assert stopped == "stopped at step 68 of 100"
+  assert stopped == ["seed 4 (stopped at step 68 of 100)"]
   assert runs == [{"seed": 3}, old_row]
   # A finished rerun replaces the seed's row.
   finished = {"step": 100, "modes": 25}
-  assert mixtures.train_and_record(runs, 4, config, "unused",
-                                   train=lambda config, workdir: finished) is None
+  assert mixtures.train_and_record(runs, mixtures_config(config, 4, 1), "unused",
+                                   train=lambda config, workdir: finished) == []
   assert [r["seed"] for r in runs] == [3, 4]
   assert runs[1]["modes"] == 25 and runs[1]["num_train_steps"] == 100
+  # A job of three seeds: the diverged one (frozen) is left out, the others recorded.
+  job = {"step": 100, "seeds": [{"seed": 4, "seed_index": 0, "modes": 24},
+                                {"seed": 5, "seed_index": 1, "modes": 3,
+                                 "diverged_at_step": 57},
+                                {"seed": 6, "seed_index": 2, "modes": 23}]}
+  assert mixtures.train_and_record(runs, mixtures_config(config, 4, 3), "unused",
+                                   train=lambda config, workdir: job) == [
+                                       "seed 5 (stopped at step 57 of 100)"]
+  assert [(r["seed"], r.get("modes")) for r in runs] == [(3, None), (4, 24), (6, 23)]
+  assert runs[1]["step"] == 100 and "seed_index" not in runs[1]
+
+
+def mixtures_config(config, seed, num_seeds):
+  config.seed, config.num_seeds = seed, num_seeds
+  return config
 
 
 def test_every_experiment_imports_without_defining_flags():
@@ -105,3 +120,16 @@ def test_the_loss_table_names_every_loss_the_script_runs():
   prefixes = {mnist_losses.variant_name(loss, 0).rsplit("_s", 1)[0]
               for loss in mnist_losses.LOSSES}
   assert prefixes == set(report.MNIST_LOSS_LABELS)
+
+
+def test_a_seed_job_evaluation_splits_into_one_run_per_seed():
+  from experiments import mnist_losses
+  from experiments.sweep import seed_evaluations
+  row = {"step": 6000, "eval/fid": 5.0, "eval/fid/seed_0": 4.0, "eval/fid/seed_2": 6.0}
+  assert seed_evaluations(row, 3) == [{"step": 6000, "eval/fid": 4.0}, None,
+                                      {"step": 6000, "eval/fid": 6.0}]
+  jobs = {mnist_losses.job_name(loss): {"eval": row, "seconds": 30.0, "returncode": 0}
+          for loss in mnist_losses.LOSSES}
+  runs = mnist_losses.per_seed_runs(jobs, 3)
+  assert runs["hinge_s2"]["eval"] == {"step": 6000, "eval/fid": 6.0}
+  assert runs["hinge_s1"]["eval"] is None and runs["hinge_s0"]["seconds"] == 10.0

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 import zipfile
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Sequence
 
 import grain
 import jax
@@ -41,7 +41,7 @@ from etils import epath
 from jax.sharding import Mesh, NamedSharding
 
 from gan_jax.data import DataDamagedError, DataNotPreparedError, DatasetSpec, prepare_command
-from gan_jax.sharding import BATCH_SPEC
+from gan_jax.sharding import BATCH_SPEC, SEEDED_BATCH_SPEC
 
 _READ_CHUNK = 8192
 MANIFEST_FILE = "gan_jax_files.json"
@@ -307,31 +307,47 @@ class InputPipeline:
   """Serves, for each train step, its real batches as global arrays.
 
   A step that consumes `n` batches gets an array pytree shaped
-  (n, global_batch, ...), sharded over the mesh's data axis.
+  (n, global_batch, ...), sharded over the mesh's data axis. Given
+  `seed_axis` (the data seeds of a job of several seeds, `gan_jax.seeds`),
+  (num_seeds, n, global_batch, ...): entry `i` in the order of
+  `seed_axis[i]`, what a single-seed run with that seed reads. Every seed
+  reads its batches `position ..` at the same step, so one position is each
+  seed's position.
   """
 
   def __init__(self, arrays: dict[str, np.ndarray], preprocess: Callable[[dict], dict], *,
                global_batch_size: int, batches_per_step: int, seed: int, mesh: Mesh,
-               prefetch: int = 2):
-    self._source = _ShuffledBatchSource(arrays, seed, global_batch_size,
-                                        jax.process_index(), jax.process_count())
-    self._dataset = grain.MapDataset.source(self._source).map(preprocess)
+               prefetch: int = 2, seed_axis: Optional[Sequence[int]] = None):
+    self._datasets = [
+        grain.MapDataset.source(_ShuffledBatchSource(
+            arrays, data_seed, global_batch_size, jax.process_index(),
+            jax.process_count())).map(preprocess)
+        for data_seed in (seed_axis or [seed])]
+    self._seeded = seed_axis is not None
     self._global_batch_size = global_batch_size
     self._batches_per_step = batches_per_step
-    self._sharding = NamedSharding(mesh, BATCH_SPEC)
+    self._sharding = NamedSharding(mesh, SEEDED_BATCH_SPEC if self._seeded else BATCH_SPEC)
     self._prefetch = prefetch
 
   def local_batches(self, position: int) -> dict[str, np.ndarray]:
-    """This process's rows of batches `position .. position + n - 1`, stacked."""
-    parts = [self._dataset[position + i] for i in range(self._batches_per_step)]
-    return jax.tree.map(lambda *xs: np.stack(xs), *parts)
+    """This process's rows of batches `position .. position + n - 1`, stacked
+    (on a seed axis too, when there is one)."""
+    per_seed = []
+    for dataset in self._datasets:
+      parts = [dataset[position + i] for i in range(self._batches_per_step)]
+      per_seed.append(jax.tree.map(lambda *xs: np.stack(xs), *parts))
+    if not self._seeded:
+      return per_seed[0]
+    return jax.tree.map(lambda *xs: np.stack(xs), *per_seed)
 
   def global_batches(self, position: int):
     local = self.local_batches(position)
+    batch_axis = 2 if self._seeded else 1
     return jax.tree.map(
         lambda x: jax.make_array_from_process_local_data(
             self._sharding, x,
-            (x.shape[0], self._global_batch_size, *x.shape[2:])), local)
+            (*x.shape[:batch_axis], self._global_batch_size, *x.shape[batch_axis + 1:])),
+        local)
 
   def iterate(self, position: int) -> Iterator[tuple[int, object]]:
     """Yields (position after this step, batches), prefetching in a thread.

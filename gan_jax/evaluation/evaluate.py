@@ -20,7 +20,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import provenance
+from gan_jax import provenance, seeds
 from gan_jax.data import DatasetSpec
 from gan_jax.data import pipeline as pipeline_lib
 from gan_jax.evaluation import mixture_metrics
@@ -224,17 +224,27 @@ def evaluate_state(evaluation: Evaluation, state) -> tuple[dict, np.ndarray]:
 def evaluate_workdir(workdir: str, *, step: Optional[int] = None, num_samples: int = 2500,
                      seed: int = 0, use_ema: bool = True, inception: bool = True) -> dict:
   """A run's checkpoint (default: the latest) evaluated in full: every metric
-  with its floor, the whole test split, the family's own IWAE bound."""
+  with its floor, the whole test split, the family's own IWAE bound. For a run
+  of several seeds (config num_seeds), each seed's metrics under "seeds" and
+  their mean ± standard error over the seeds that did not diverge
+  (`gan_jax.seeds.summarize`)."""
   config, family, state = restore_for_inference(workdir, step)
   spec = resolved_dataset(config)
   settings = EvalSettings(num_samples=num_samples, seed=seed, use_ema=use_ema,
                           inception_metrics=inception)
   evaluation = Evaluation(family, spec, data_dir_for(config), settings)
-  metrics, _ = evaluate_state(evaluation, state)
-  sampler = state.players[family.sampling_player]
-  results = {"step": int(state.step), "num_samples": num_samples, "seed": seed,
+  sampler = seeds.one_seed(config, state, 0).players[family.sampling_player]
+  results = {"step": seeds.job_step(state), "num_samples": num_samples, "seed": seed,
              "dataset": spec.name, "config_sha256": provenance.config_hash(config),
-             "used_ema": bool(use_ema and sampler.ema_params is not None), **metrics}
+             "used_ema": bool(use_ema and sampler.ema_params is not None)}
+  count = seeds.num_seeds(config)
+  if count == 1:
+    results.update(evaluate_state(evaluation, state)[0])
+  else:
+    per_seed = [evaluate_state(evaluation, seeds.seed_state(state, i))[0]
+                for i in range(count)]
+    results.update(seeds.summarize(per_seed, seeds.seed_values(config),
+                                   seeds.live_seeds(state), jax.device_get(state.step)))
   if family.evaluates_test_set:
     results["num_test_examples"] = len(evaluation.test_images())
   return results
