@@ -27,7 +27,7 @@ from gan_jax.checkpoint import (REJECTED_SUBDIR, CheckpointError, Checkpointer,
 from gan_jax.data import DATASETS, DataDamagedError, prepare_command
 from gan_jax.data import pipeline as pipeline_lib
 from gan_jax.errors import UserError
-from gan_jax.evaluate import generate
+from gan_jax.evaluation.evaluate import generate
 from gan_jax.families import build_family
 from gan_jax.metric_writer import METRICS_FILE, MetricWriter, read_metrics
 from gan_jax.registry import ConfigError
