@@ -2,7 +2,7 @@
 colour dataset that can be had offline. Prepare it once with
 `python -m gan_jax.prepare --dataset=emoji` (npm pack; see gan_jax/data/emoji.py).
 
-configs/dcgan_mnist.py's recipe (non-saturating loss, Adam(2e-4, 0.5)
+configs/dcgan_mnist.py's `radford_recipe` (non-saturating loss, Adam(2e-4, 0.5)
 decayed linearly, batch norm in D, a generator EMA) at 64 px and twice the
 width, with DiffAugment's colour, translation and cutout on every image D
 sees (Zhao et al. 2020 made it for sets this small: a few thousand images). Sample quality is scored
@@ -15,7 +15,7 @@ from configs import dcgan_mnist
 
 
 def get_config(arg=None):
-  c = dcgan_mnist.get_config(arg)
+  c = dcgan_mnist.radford_recipe(arg)
   c.dataset.name = "emoji"  # native 64x64x3
   c.augment.policy = "color,translation,cutout"
   c.eval.inception_metrics = "auto"

@@ -1,8 +1,8 @@
 """DCGAN on Stacked MNIST (28x28x3, 1000 modes; PacGAN, Lin et al. 2018).
 
 Prepare the data once with `python -m gan_jax.prepare --dataset=stacked_mnist`
-(it prepares MNIST first). The networks and optimiser are the main job's
-(configs/dcgan_mnist.py) with three colour channels and wider networks.
+(it prepares MNIST first). The networks and optimiser are those of
+configs/dcgan_mnist.py's `radford_recipe` with three colour channels and wider networks.
 Every evaluation classifies each channel of 26,000 samples with the committed
 MNIST classifier and reports the modes covered of 1000 and KL(generated ||
 uniform), PacGAN's protocol. `pack_size` m > 1 turns on PacGAN: D judges m
@@ -30,7 +30,7 @@ from configs import dcgan_mnist
 
 
 def get_config(arg=None):
-  c = dcgan_mnist.get_config(arg)
+  c = dcgan_mnist.radford_recipe(arg)
   c.dataset.name = "stacked_mnist"
   c.pack_size = 2
   if arg != "tiny":

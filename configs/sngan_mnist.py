@@ -9,7 +9,7 @@ from gan_jax.models import DISCRIMINATORS, GENERATORS, module_config
 
 
 def get_config(arg=None):
-  c = dcgan_mnist.get_config()
+  c = dcgan_mnist.radford_recipe()
   c.dataset.resolution = 32
   c.latent_dim = 128
   c.generator = module_config(GENERATORS, "sngan_resnet", features=16)

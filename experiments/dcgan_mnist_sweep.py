@@ -9,7 +9,8 @@ once, at the end; `confirm` trains the config's default (the chosen recipe)
 and the old recipe at full length, one run per seed, and scores 10,000
 samples. Both run two processes at once, each pinned to a core of its own,
 and write experiments/results/dcgan_mnist_sweep.json: per run the variant,
-seed, steps, minutes of wall clock (on a shared machine: rank by steps), the
+seed, steps, minutes of training up to the last evaluation (compilation and
+earlier evaluations included; on a shared machine rank by steps), the
 median training rate with the load average at its end, FID, precision, class
 KL, the smallest and largest digit share and the command that trained it.
 
@@ -29,6 +30,7 @@ import time
 from absl import app, flags
 
 from experiments import summary
+from experiments.fid_curve import fid_against_minutes
 from experiments.sweep import can_pin_cpus, run_variants
 
 CONFIG = "configs/dcgan_mnist.py"
@@ -54,34 +56,38 @@ CONSTANT = both("schedule", "constant")
 SN_HINGE = ["--config.discriminator.batch_norm=False", "--config.discriminator.spectral_norm=True",
             "--config.loss.name=hinge"]
 MBSTD = ["--config.discriminator.minibatch_stddev=4"]
+# Screened (results/dcgan_mnist_sweep.json).
 SCREEN = {
     "old": [],
-    "sn_hinge_mbstd4": SN_HINGE + MBSTD,
     "mbstd4": MBSTD,
+    "sn_hinge_mbstd4": SN_HINGE + MBSTD,
+    "sn_hinge_constant": SN_HINGE + CONSTANT,
+    "sn_hinge_mbstd4_constant": SN_HINGE + MBSTD + CONSTANT,
+    "sn_hinge_mbstd4_constant_lr4e-4": SN_HINGE + MBSTD + CONSTANT + both("learning_rate", 4e-4),
+    "sn_hinge_mbstd4_constant_pack2": SN_HINGE + MBSTD + CONSTANT + ["--config.pack_size=2"],
+}
+# Levers not screened yet (the shared CPU ran about 4 steps/s per run):
+# `--only` runs them too.
+UNTRIED = {
     "constant_lr": CONSTANT,
     "pack2": ["--config.pack_size=2"],
-    "sn_hinge": SN_HINGE,
     "joint_d_batch": ["--config.joint_discriminator_batch=True"],
-    "no_bn_r1_mbstd4": ["--config.discriminator.batch_norm=False",
-                        "--config.regularizers.r1.weight=1.0", *MBSTD],
-    "constant_mbstd4": CONSTANT + MBSTD,
-    "ttur_g1e-4_d4e-4": [f"{G}.learning_rate=1e-4", f"{D}.learning_rate=4e-4"],
-    "g64_d48": widths(64, 48),
-    "batch128": ["--config.batch_size=128"],
-    "ema0.9999": ["--config.ema.decay=0.9999"],
-    "no_bn_r1": ["--config.discriminator.batch_norm=False", "--config.regularizers.r1.weight=1.0"],
-    "constant_pack2": CONSTANT + ["--config.pack_size=2"],
-    "sn_hinge_mbstd4_constant": SN_HINGE + MBSTD + CONSTANT,
-    "sn_hinge_mbstd4_width64": SN_HINGE + MBSTD + widths(64, 64),
-    "sn_hinge_mbstd4_pack2": SN_HINGE + MBSTD + ["--config.pack_size=2"],
-    "sn_hinge_mbstd4_ttur": SN_HINGE + MBSTD + [f"{G}.learning_rate=1e-4",
-                                                f"{D}.learning_rate=4e-4"],
+    "no_bn_r1_mbstd4_constant": ["--config.discriminator.batch_norm=False",
+                                 "--config.regularizers.r1.weight=1.0", *MBSTD, *CONSTANT],
+    "sn_hinge_mbstd4_constant_ttur": SN_HINGE + MBSTD + CONSTANT + [
+        f"{G}.learning_rate=1e-4", f"{D}.learning_rate=4e-4"],
+    "sn_hinge_mbstd4_constant_g64_d48": SN_HINGE + MBSTD + CONSTANT + widths(64, 48),
+    "sn_hinge_mbstd4_constant_batch128": SN_HINGE + MBSTD + CONSTANT + ["--config.batch_size=128"],
+    "sn_hinge_mbstd4_constant_ema0.9999": SN_HINGE + MBSTD + CONSTANT + [
+        "--config.ema.decay=0.9999"],
 }
-SCREEN_RUN = ["--config.num_train_steps=3000", "--config.eval.num_samples=2000",
+SCREEN_STEPS = 3000
+SCREEN_RUN = [f"--config.num_train_steps={SCREEN_STEPS}", "--config.eval.num_samples=2000",
               "--config.eval_every_steps=3000", "--config.checkpoint_every_steps=3000"]
-# The full-length runs: the config's default against the old recipe.
-CONFIRM = {"new": None, "old": OLD}
-CONFIRM_RUN = ["--config.eval.num_samples=10000"]
+# The full-length runs, scored once at the end: the config's default against
+# the old recipe at its 6,000 steps.
+CONFIRM = {"new": [], "old": OLD + ["--config.num_train_steps=6000"]}
+CONFIRM_RUN = ["--config.eval.num_samples=10000", "--config.eval_every_steps=1000000"]
 
 FLAGS = flags.FLAGS
 
@@ -101,7 +107,7 @@ def row(name: str, seed: int, overrides: list[str], result: dict) -> dict:
   command = " ".join([f"{os.path.basename(sys.executable)} -m gan_jax.main", f"--config={CONFIG}",
                       f"--workdir={result['workdir']}", *overrides])
   return {"variant": name, "seed": seed, "steps": last.get("step"),
-          "minutes": result["seconds"] / 60 if result["seconds"] else None,
+          "minutes": fid_against_minutes(result["workdir"])[0][-1] if shares else None,
           "steps_per_sec": result["steps_per_sec"], "load_average": result.get("load_average"),
           "returncode": result["returncode"],
           "num_samples": (result["provenance"] or {}).get("num_samples"),
@@ -114,12 +120,13 @@ def row(name: str, seed: int, overrides: list[str], result: dict) -> dict:
 def main(argv):
   del argv
   if FLAGS.stage == "screen":
-    variants = {name: OLD + overrides + SCREEN_RUN for name, overrides in SCREEN.items()}
-    seeds = [0]
+    variants = {name: OLD + overrides + SCREEN_RUN
+                for name, overrides in {**SCREEN, **UNTRIED}.items()}
+    seeds, steps = [0], SCREEN_STEPS  # run_variants skips a run finished at `steps`
   else:
-    variants = {name: (overrides or []) + CONFIRM_RUN for name, overrides in CONFIRM.items()}
-    seeds = [int(s) for s in FLAGS.seeds]
-  names = FLAGS.only or list(variants)
+    variants = {name: overrides + CONFIRM_RUN for name, overrides in CONFIRM.items()}
+    seeds, steps = [int(s) for s in FLAGS.seeds], None
+  names = FLAGS.only or list(SCREEN if FLAGS.stage == "screen" else CONFIRM)
   unknown = sorted(set(names) - set(variants))
   if unknown:
     raise app.UsageError(f"Unknown variant(s) {unknown}; valid: {', '.join(variants)}.")
@@ -131,7 +138,7 @@ def main(argv):
 
   results = run_variants(CONFIG, {key: overrides for key, (_, _, overrides) in runs.items()},
                          workdir_root=FLAGS.workdir_root, parallel=FLAGS.parallel,
-                         pin_cpus=can_pin_cpus(FLAGS.parallel), log=log)
+                         pin_cpus=can_pin_cpus(FLAGS.parallel), num_train_steps=steps, log=log)
   record = {"runs": {}}
   if os.path.exists(OUTPUT):
     with open(OUTPUT) as f:

@@ -197,9 +197,10 @@ def dcgan_sweep_table(sweep: Optional[dict] = None) -> str:
   rows = []
   for run in sorted(dcgan_sweep_runs("screen", sweep), key=lambda run: run["fid"]):
     rows.append([f"`{run['variant']}`", thousands(run["steps"]), f"{run['steps_per_sec']:.1f}",
-                 f"{run['load_average'][1]:.1f}", f"{run['fid']:.1f}",
-                 f"{run['precision']:.3f}", f"{run['class_kl']:.3f}", shares(run)])
-  return markdown(["variant", "steps", "steps/s", "load (5 min)", "FID", "precision",
+                 f"{run['fid']:.1f}",
+                 f"{run['precision']:.3f}", f"{run['recall']:.3f}", f"{run['class_kl']:.3f}",
+                 shares(run)])
+  return markdown(["variant", "steps", "steps/s (loaded)", "FID", "precision", "recall",
                    "class KL", "digit shares"], rows, "lrrrrrrr")
 
 

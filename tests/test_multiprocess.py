@@ -34,8 +34,10 @@ NEVER = 10**6
 # ring8 runs: no evaluation or checkpoint before the end, a loss row every 5 steps.
 RING8_FLAGS = ("--config=configs/ring8.py:tiny", f"--config.eval_every_steps={NEVER}",
                f"--config.checkpoint_every_steps={NEVER}")
-# The image family's hardest case: batch norm in D, generator EMA, DiffAugment.
+# The image family's hardest case: batch norm, spectral norm and the minibatch
+# standard deviation in D, generator EMA, DiffAugment.
 IMAGE_FLAGS = ("--config=configs/dcgan_mnist.py:tiny", "--config.dataset.name=blobs",
+               "--config.discriminator.batch_norm=True",
                "--config.augment.policy=color,translation,cutout",
                "--config.num_train_steps=10", "--config.eval_every_steps=10",
                "--config.checkpoint_every_steps=10")

@@ -142,7 +142,7 @@ def test_joint_discriminator_batch_shares_batch_norm_statistics():
   """With batch norm in D, the joint pass normalises real and fake with the
   statistics of both: D's outputs are those of one module call on the
   concatenated batch, and differ from two separate calls."""
-  config = dcgan_mnist.get_config("tiny")
+  config = dcgan_mnist.radford_recipe("tiny")  # batch norm in D
   config.discriminator.axis_name = None  # called outside shard_map here
   shape = (28, 28, 1)
   rng = np.random.default_rng(0)
