@@ -176,19 +176,52 @@ def stacked_mnist_table(results: Optional[dict] = None) -> str:
                    "channel confidence"], rows, "lrrrrr")
 
 
+DCGAN_SWEEP = f"{EXPERIMENTS}/dcgan_mnist_sweep.json"
+
+
+def dcgan_sweep_runs(stage: str, sweep: Optional[dict] = None) -> list[dict]:
+  """The sweep's finished runs of `stage` ("screen" or "confirm")."""
+  runs = [run for run in (sweep or load(DCGAN_SWEEP))["runs"].values() if run["stage"] == stage]
+  for run in runs:
+    if run["returncode"] != 0 or run["fid"] is None:
+      raise ReportError(f"dcgan_mnist_sweep: {run['variant']} (seed {run['seed']}) "
+                        f"has no final evaluation")
+  return runs
+
+
+def shares(run: dict) -> str:
+  return f"{100 * run['min_class_share']:.1f}–{100 * run['max_class_share']:.1f} %"
+
+
 def dcgan_sweep_table(sweep: Optional[dict] = None) -> str:
-  sweep = sweep or load(f"{EXPERIMENTS}/dcgan_mnist_sweep_h200.json")
   rows = []
-  for name, variant in sweep["variants"].items():
-    # The first sweep's file keeps every evaluation; run_variants keeps the last.
-    last = variant["evaluations"][-1] if "evaluations" in variant else variant["eval"]
-    rows.append((last["eval/fid"], [
-        f"`{name}`", " ".join(f"`{o.removeprefix('--config.')}`" for o in variant["overrides"])
-        or "–", thousands(last["step"]), f"{last['eval/fid']:.1f}",
-        f"{last['eval/precision']:.3f}", f"{last['eval/recall']:.3f}",
-        f"{last['eval/classifier_score']:.2f}"]))
-  return markdown(["variant", "overrides", "steps", "FID", "precision", "recall",
-                   "classifier score"], [row for _, row in sorted(rows)], "llrrrrr")
+  for run in sorted(dcgan_sweep_runs("screen", sweep), key=lambda run: run["fid"]):
+    rows.append([f"`{run['variant']}`", thousands(run["steps"]), f"{run['steps_per_sec']:.1f}",
+                 f"{run['fid']:.1f}",
+                 f"{run['precision']:.3f}", f"{run['recall']:.3f}", f"{run['class_kl']:.3f}",
+                 shares(run)])
+  return markdown(["variant", "steps", "steps/s (loaded)", "FID", "precision", "recall",
+                   "class KL", "digit shares"], rows, "lrrrrrrr")
+
+
+RECIPE_METRICS = (("fid", "FID", ".1f"), ("precision", "precision", ".3f"),
+                  ("class_kl", "class KL", ".3f"), ("min_class_share", "smallest digit", ".3f"),
+                  ("max_class_share", "largest digit", ".3f"))
+
+
+def dcgan_recipe_table(sweep: Optional[dict] = None) -> str:
+  by_variant: dict[str, list[dict]] = {}
+  for run in dcgan_sweep_runs("confirm", sweep):
+    by_variant.setdefault(run["variant"], []).append(run)
+  rows = []
+  for variant, runs in by_variant.items():
+    rows.append([f"`{variant}`", seed_range(sorted(run["seed"] for run in runs)),
+                 "/".join(sorted({thousands(run["steps"]) for run in runs})),
+                 "/".join(sorted({thousands(run["num_samples"]) for run in runs})), *(
+        format_mean_se(*mean_and_standard_error([run[key] for run in runs]), spec)
+        for key, _, spec in RECIPE_METRICS)])
+  return markdown(["recipe", "seeds", "steps", "samples",
+                   *(label for _, label, _ in RECIPE_METRICS)], rows, "llrrlllll")
 
 
 def classifiers_table() -> str:
@@ -366,6 +399,8 @@ TABLES: dict[str, Callable[[], str]] = {
     "mnist_losses": mnist_losses_table,
     "stacked_mnist": stacked_mnist_table,
     "dcgan_sweep": dcgan_sweep_table,
+    # "dcgan_recipe" (dcgan_recipe_table) joins once the sweep's confirm
+    # stage has rows: today there is nothing to publish.
     "step_suite": step_suite_table,
     "step_suite_devices2": step_suite_devices2_table,
     "step_suite_library_kernels": step_suite_library_kernels_table,

@@ -12,7 +12,8 @@ this 2-core machine did 1.6x the steps of one run on both cores. A finished
 workdir is
 not run again, so an interrupted sweep resumes where it stopped (and a run
 resumes bitwise from its last checkpoint). Returns, per variant, the last
-evaluation's metrics, the run's wall-clock seconds and its return code.
+evaluation's metrics, the run's wall-clock seconds, the load averages (1, 5
+and 15 minutes) as it ended, and its return code.
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ def run_variants(config: str, variants: dict[str, list[str]], *, workdir_root: s
       results[name] = {"eval": last_evaluation(workdir), "returncode": process.returncode,
                        "seconds": seconds, "workdir": workdir,
                        "steps_per_sec": median_steps_per_sec(workdir),
+                       "load_average": list(os.getloadavg()),
                        "provenance": run_provenance(workdir) if process.returncode == 0 else None}
       log(f"finished {name} (rc={process.returncode}) after {seconds:.0f} s")
   return {name: results[name] for name in variants}

@@ -109,10 +109,27 @@ def test_every_experiment_imports_without_defining_flags():
 
 def test_the_published_sweep_is_the_one_the_script_runs():
   from experiments import dcgan_mnist_sweep, report
-  recorded = report.load(dcgan_mnist_sweep.SWEEPS["first"][3])
-  assert {name: v["overrides"] for name, v in recorded["variants"].items()} == \
-      dcgan_mnist_sweep.FIRST
-  assert recorded["common_overrides"] == dcgan_mnist_sweep.COMMON
+  runs = report.load(dcgan_mnist_sweep.OUTPUT)["runs"]
+  screened = {run["variant"]: run["command"] for run in runs.values() if run["stage"] == "screen"}
+  assert screened and set(screened) <= set(dcgan_mnist_sweep.SCREEN)
+  for name, command in screened.items():
+    overrides = [*dcgan_mnist_sweep.OLD, *dcgan_mnist_sweep.SCREEN[name],
+                 *dcgan_mnist_sweep.SCREEN_RUN]
+    assert command.endswith(" ".join(overrides) + " --config.seed=0"), name
+
+
+def test_recipe_table_gives_mean_and_standard_error_over_seeds():
+  from experiments import report
+  runs = {f"r{seed}": {"stage": "confirm", "variant": "new", "seed": seed, "steps": 20000,
+                       "num_samples": 10000, "returncode": 0, "fid": fid, "precision": 0.7,
+                       "class_kl": 0.01, "min_class_share": 0.08, "max_class_share": 0.12}
+          for seed, fid in enumerate([20.0, 22.0, 24.0])}
+  table = report.dcgan_recipe_table({"runs": runs})
+  # standard error of (20, 22, 24): sample sd 2 over sqrt(3)
+  assert "| `new` | 0–2 | 20,000 | 10,000 | 22.0 ± 1.2 | 0.700 ± 0.000 |" in table
+  runs["r1"]["fid"] = None
+  with pytest.raises(report.ReportError, match="no final evaluation"):
+    report.dcgan_recipe_table({"runs": runs})
 
 
 def test_the_loss_table_names_every_loss_the_script_runs():

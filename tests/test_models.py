@@ -19,7 +19,7 @@ from jax.sharding import PartitionSpec as P
 
 from gan_jax.models import DISCRIMINATORS, GENERATORS, build_module
 from gan_jax.models.layers import (SPECTRAL_NORM, ConditionalBatchNorm, ProjectionHead, SNConv,
-                                   SNDense, spectral_normalize)
+                                   SNDense, minibatch_stddev, spectral_normalize)
 from gan_jax.registry import ConfigError
 from gan_jax.sharding import DATA_AXIS, make_mesh
 from gan_jax.state import Player
@@ -125,13 +125,28 @@ def test_default_widths_follow_the_papers():
 
 
 @pytest.mark.parametrize("options", [{"batch_norm": True}, {"spectral_norm": True},
-                                     {"kernel_size": 5}])
+                                     {"kernel_size": 5}, {"minibatch_stddev": 2}])
 def test_dcgan_discriminator_options(options):
   x = jnp.zeros((2, 32, 32, 3))
   d = _discriminator("dcgan", axis_name=None, **options)
   out, _ = jax.eval_shape(functools.partial(d.apply, train=True, mutable=True),
                           _init_shapes(d, x), x)
   assert out.shape == (2,)
+
+
+def test_minibatch_stddev_matches_a_loop_over_groups():
+  x = np.random.default_rng(0).normal(size=(6, 2, 3, 4)).astype(np.float32)
+  x[3:] *= 3  # a group three times as spread
+  out = np.asarray(minibatch_stddev(jnp.asarray(x), 3))
+  np.testing.assert_array_equal(out[..., :4], x)
+  for start in (0, 3):
+    group = x[start:start + 3].astype(np.float64)
+    spread = np.mean(np.sqrt(np.mean((group - group.mean(0)) ** 2, axis=0) + 1e-8))
+    np.testing.assert_allclose(out[start:start + 3, ..., 4], spread, rtol=1e-5)
+  # A feature pooled over the whole batch would give both groups one value.
+  assert out[3, 0, 0, 4] > 2 * out[0, 0, 0, 4]
+  with pytest.raises(ConfigError, match="must divide"):
+    minibatch_stddev(jnp.asarray(x[:5]), 3)
 
 
 @pytest.mark.parametrize("name, shape", [("dcgan", (48, 48, 3)), ("dcgan", (32, 28, 3)),

@@ -6,7 +6,9 @@ batch norm + ReLU between layers and a tanh output. At 64 px,
 base_features=64 gives the PyTorch reference's 4x4x512 start; the paper's
 figure starts at 4x4x1024 (base_features=128). D mirrors G: stride-2
 convolutions doubling the width from base_features, leaky ReLU, then one
-dense logit. D has no batch norm by default, so its output for one example
+dense logit; with minibatch_stddev > 0, StyleGAN's minibatch standard
+deviation joins D's last feature map as one more channel. D has no batch norm
+by default, so its output for one example
 does not depend on the rest of the batch (which gradient penalties assume).
 
 Weights start from N(0, 0.02), as in the paper, and batch-norm gains from
@@ -30,7 +32,8 @@ import jax.numpy as jnp
 
 from gan_jax.models import DISCRIMINATORS, GENERATORS
 from gan_jax.models.batch_norm import BatchNorm
-from gan_jax.models.layers import ConditionalBatchNorm, ProjectionHead, SNConv, require_labels
+from gan_jax.models.layers import (ConditionalBatchNorm, ProjectionHead, SNConv,
+                                   minibatch_stddev, require_labels)
 from gan_jax.models.transposed_conv import conv_layer, conv_transpose_layer
 from gan_jax.precision import BOUNDARY_DTYPE
 from gan_jax.registry import ConfigError
@@ -114,6 +117,9 @@ class DCGANDiscriminator(nn.Module):
   leaky_relu_slope: float = 0.2
   batch_norm: bool = False  # the paper's BN after every conv but the first
   spectral_norm: bool = False  # SN-GAN's "standard CNN" when True
+  # > 0: group size of the minibatch standard-deviation feature (StyleGAN
+  # uses 4), which shows D how varied a batch is; 0: off.
+  minibatch_stddev: int = 0
   num_classes: int = 0  # 0: unconditional
   # "xla" (nn.Conv) or "phase", the same function with the input derivative
   # computed as four stride-1 convolutions (the generator's "phase" trick);
@@ -142,6 +148,8 @@ class DCGANDiscriminator(nn.Module):
         x = BatchNorm(use_running_average=not train, scale_init=gain_init,
                       axis_name=self.axis_name, dtype=self.dtype)(x)
       x = nn.leaky_relu(x, self.leaky_relu_slope)
+    if self.minibatch_stddev:
+      x = minibatch_stddev(x, self.minibatch_stddev)
     h = jnp.reshape(x, (x.shape[0], -1))
     return ProjectionHead(self.num_classes, spectral_norm=self.spectral_norm,
                           kernel_init=WEIGHT_INIT)(h, labels, train=train)

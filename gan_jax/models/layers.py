@@ -12,6 +12,9 @@
   averaged over `axis_name` (the whole global batch, all classes together).
 * `ProjectionHead`: the projection discriminator's output (Miyato & Koyama
   2018), logit = psi(h) + <embed(y), h>.
+* `minibatch_stddev`: StyleGAN's (Karras et al. 2018) extra feature map, the
+  spread of features across a small group of examples, which lets D see a
+  batch that lacks variety.
 """
 
 from __future__ import annotations
@@ -198,3 +201,22 @@ class ProjectionHead(nn.Module):
       embedding = nn.Embed(self.num_classes, h.shape[-1],
                            embedding_init=nn.initializers.xavier_uniform())(labels)
     return logit + jnp.sum(embedding * h, axis=-1)
+
+
+def minibatch_stddev(x: jax.Array, group_size: int) -> jax.Array:
+  """Appends one channel to NHWC `x`: per group of `group_size` consecutive
+  examples, the standard deviation of each feature over the group, averaged
+  over features and positions, broadcast to every example and position.
+  Groups are local to a replica (as in StyleGAN), so a sharded batch gives
+  the same result as one device when each replica holds whole groups."""
+  batch = x.shape[0]
+  group = min(group_size, batch)
+  if batch % group:
+    raise ConfigError(f"minibatch_stddev groups {group_size} examples, which must divide "
+                      f"the per-replica batch of D ({batch}).")
+  groups = jnp.reshape(x.astype(jnp.float32), (batch // group, group, *x.shape[1:]))
+  spread = jnp.sqrt(jnp.var(groups, axis=1) + 1e-8)  # (batch // group, H, W, C)
+  feature = jnp.mean(spread, axis=(1, 2, 3))  # one number per group
+  feature = jnp.broadcast_to(jnp.repeat(feature, group)[:, None, None, None],
+                             (*x.shape[:3], 1))
+  return jnp.concatenate([x, feature.astype(x.dtype)], axis=-1)
