@@ -53,17 +53,30 @@ def restore_for_inference(workdir: str, step: Optional[int] = None):
   the run key and the sampling player without its optimizer state (its
   parameters, collections and EMA); the other players and every optimizer
   state stay on disk."""
+  return _restore(workdir, step, whole=False)
+
+
+def restore_training_state(workdir: str, step: Optional[int] = None):
+  """(config, family, state) with the whole state training saved (every
+  player, optimizer states included): for inspecting or comparing runs."""
+  return _restore(workdir, step, whole=True)
+
+
+def _restore(workdir: str, step: Optional[int], whole: bool):
   config = provenance.load_config(workdir)
   spec = resolved_dataset(config)
   family = build_family(config, spec.example_shape)
   mesh = make_mesh()
   # Shapes only: tracing the initialisation allocates no array.
   abstract = jax.eval_shape(lambda: seeds.create_state(family, config))
-  sampler = abstract.players[family.sampling_player].replace(opt_state=None)
-  needed = abstract.replace(players={family.sampling_player: sampler})
   checkpointer = Checkpointer(workdir, async_save=False)
   try:
-    state = checkpointer.restore_part(needed, replicated(mesh), step)
+    if whole:
+      state, _ = checkpointer.restore(abstract, replicated(mesh), step)
+    else:
+      sampler = abstract.players[family.sampling_player].replace(opt_state=None)
+      needed = abstract.replace(players={family.sampling_player: sampler})
+      state = checkpointer.restore_part(needed, replicated(mesh), step)
   finally:
     checkpointer.close()
   return config, family, state

@@ -14,7 +14,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from gan_jax.metric_writer import read_metrics
-from gan_jax.run import restore_for_inference
+from gan_jax.run import restore_training_state
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NEVER = 10**6
@@ -66,8 +66,8 @@ def losses(workdir):
 def assert_close_to_single_process(cluster_dir, single_dir, relative_to_motion):
   """Parameters within `relative_to_motion` of how far they moved from their
   initial values (so the check can fail), and logged losses tightly."""
-  _, family, a = restore_for_inference(cluster_dir)
-  config, _, b = restore_for_inference(single_dir)
+  _, family, a = restore_training_state(cluster_dir)
+  config, _, b = restore_training_state(single_dir)
   assert int(a.step) == int(b.step)
   initial = jax.jit(lambda: family.create_state(config))()
   motion = max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))

@@ -70,11 +70,11 @@ def assert_same_checkpoints():
   import jax
   import numpy as np
 
-  from gan_jax.run import restore_for_inference
+  from gan_jax.run import restore_training_state
 
   def check(workdir_a, workdir_b):
-    _, _, a = restore_for_inference(workdir_a)
-    _, _, b = restore_for_inference(workdir_b)
+    _, _, a = restore_training_state(workdir_a)
+    _, _, b = restore_training_state(workdir_b)
     assert int(a.step) == int(b.step)
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
       np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

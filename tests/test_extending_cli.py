@@ -61,8 +61,8 @@ def test_rerun_reproduces_the_final_parameters(trained):
   _run(trained, "gan_jax.main", "--rerun=run", "--workdir=again")
   # Compared in a process of its own: restoring imports the plugin.
   compare = ("import jax, numpy as np\n"
-             "from gan_jax.run import restore_for_inference\n"
-             "a, b = (restore_for_inference(w)[2] for w in ('run', 'again'))\n"
+             "from gan_jax.run import restore_training_state\n"
+             "a, b = (restore_training_state(w)[2] for w in ('run', 'again'))\n"
              "assert int(a.step) == int(b.step) == 20\n"
              "for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):\n"
              "  np.testing.assert_array_equal(np.asarray(x), np.asarray(y))\n")

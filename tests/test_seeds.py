@@ -15,7 +15,7 @@ from gan_jax import seeds
 from gan_jax.errors import UserError
 from gan_jax.families import build_family
 from gan_jax.metric_writer import read_metrics
-from gan_jax.run import restore_for_inference
+from gan_jax.run import restore_training_state
 from gan_jax.train import train_and_evaluate
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +43,10 @@ def _leaves(state):
   return [np.asarray(x) for x in jax.tree.leaves(state)]
 
 
+def _whole_state(workdir):
+  return restore_training_state(workdir)[2]
+
+
 @pytest.fixture(scope="module")
 def job(tmp_path_factory, data_dir):
   workdir = str(tmp_path_factory.mktemp("job"))
@@ -62,12 +66,12 @@ def single_runs(tmp_path_factory, data_dir):
 
 def test_each_seed_of_a_job_follows_its_single_seed_run(job, single_runs):
   workdir, result = job
-  _, _, state = restore_for_inference(workdir)
+  state = _whole_state(workdir)
   assert np.asarray(state.step).tolist() == [NUM_STEPS] * NUM_SEEDS
   rows = read_metrics(workdir)
   singles = []
   for i, single in enumerate(single_runs):
-    _, _, alone = restore_for_inference(single)
+    alone = _whole_state(single)
     singles.append(_leaves(alone))
     for mine, theirs in zip(_leaves(seeds.seed_state(state, i)), singles[-1]):
       np.testing.assert_allclose(mine, theirs, **TOLERANCE)
@@ -118,8 +122,8 @@ def test_a_job_resumed_in_a_new_process_is_bitwise_identical(job, tmp_path):
                   "--config.checkpoint_every_steps=6", "--config.eval_every_steps=6",
                   "--config.eval.num_samples=200"],
                  cwd=REPO_ROOT, check=True, capture_output=True)
-  _, _, straight = restore_for_inference(job[0])
-  _, _, resumed = restore_for_inference(workdir)
+  straight = _whole_state(job[0])
+  resumed = _whole_state(workdir)
   for a, b in zip(_leaves(straight), _leaves(resumed)):
     np.testing.assert_array_equal(a, b)
   def without_speed(workdir):
@@ -147,7 +151,7 @@ def test_one_device_and_four_give_the_same_job(job, data_dir):
   step = make_train_step(family, mesh, num_seeds=NUM_SEEDS)
   for k in range(NUM_STEPS):
     state, _ = step(state, data.global_batches(2 * k))
-  _, _, four = restore_for_inference(job[0])
+  four = _whole_state(job[0])
   assert len(four.rng.sharding.device_set) == 4
   for a, b in zip(_leaves(state), _leaves(four)):
     np.testing.assert_allclose(a, b, **TOLERANCE)
@@ -173,8 +177,8 @@ def test_a_diverging_seed_is_reported_and_frozen(job, tmp_path, monkeypatch, cap
   assert result["step"] == NUM_STEPS and result["num_live_seeds"] == 2
   assert result["seeds"][1]["diverged_at_step"] == 1
   assert "loss_d/seed_1" not in read_metrics(workdir)[-1]
-  _, _, frozen = restore_for_inference(workdir)
-  _, _, healthy = restore_for_inference(job[0])
+  frozen = _whole_state(workdir)
+  healthy = _whole_state(job[0])
   assert np.asarray(frozen.step).tolist() == [NUM_STEPS, 0, NUM_STEPS]
   config = _config(num_seeds=NUM_SEEDS)
   initial = poisoned(build_family(config, (2,)), config)
