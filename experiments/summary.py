@@ -13,18 +13,16 @@ import math
 import os
 from typing import Sequence
 
+from gan_jax import seeds
+
 
 def mean_and_standard_error(values: Sequence[float]) -> tuple[float, float]:
-  """Mean and standard error of the mean (sample standard deviation over √n);
-  NaN for the standard error of a single value."""
-  if not values:
+  """Mean and standard error of the mean (gan_jax.seeds' summary of a
+  many-seed job); NaN for the standard error of a single value."""
+  if not len(values):
     raise ValueError("no values to summarise")
-  n = len(values)
-  mean = math.fsum(values) / n
-  if n == 1:
-    return mean, math.nan
-  variance = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
-  return mean, math.sqrt(variance / n)
+  mean, stderr = seeds.mean_and_stderr(values)
+  return mean, math.nan if stderr is None else stderr
 
 
 def format_mean_se(mean: float, se: float, spec: str) -> str:
