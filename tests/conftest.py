@@ -83,12 +83,15 @@ def assert_same_checkpoints():
 
 
 def pytest_collection_modifyitems(config, items):
-  """Files with the most `slow` tests first: pytest-xdist hands out whole
-  files in this order, so the long ones start at once instead of ending the
-  run alone on one worker. Within a file the order stays."""
+  """Files mostly made of `slow` tests first (by their share of slow tests):
+  pytest-xdist hands out whole files in this order, so the long ones start
+  at once instead of ending the run alone on one worker. Within a file the
+  order stays."""
   del config
-  slow_count = {}
+  slow, total = {}, {}
   for item in items:
     path = item.nodeid.partition("::")[0]
-    slow_count[path] = slow_count.get(path, 0) + bool(item.get_closest_marker("slow"))
-  items.sort(key=lambda item: -slow_count[item.nodeid.partition("::")[0]])
+    total[path] = total.get(path, 0) + 1
+    slow[path] = slow.get(path, 0) + bool(item.get_closest_marker("slow"))
+  items.sort(key=lambda item: -slow[item.nodeid.partition("::")[0]]
+             / total[item.nodeid.partition("::")[0]])
