@@ -74,13 +74,20 @@ def _fsspec_reaches(protocol: str) -> bool:
   return known is not None and _has_module(known["class"].partition(".")[0])
 
 
+def _epath_uses_tensorflow() -> bool:
+  """epath reads gs:// through tf.io.gfile where TensorFlow is installed,
+  unless $EPATH_USE_TF says not to."""
+  use_tf = os.environ.get("EPATH_USE_TF", "").lower() not in ("false", "no", "f", "0")
+  return use_tf and _has_module("tensorflow")
+
+
 def missing_clients(scheme: str) -> list[str]:
   """What this install lacks to read and write `scheme://` paths (empty: none);
   ValueError for a scheme the project cannot write to at all."""
   if scheme != "gs":
     raise ValueError(scheme)
   missing = []
-  if not (_has_module("tensorflow") or _fsspec_reaches(_FSSPEC_PROTOCOL[scheme])):
+  if not (_epath_uses_tensorflow() or _fsspec_reaches(_FSSPEC_PROTOCOL[scheme])):
     missing.append("gcsfs (or tensorflow)")
   if not _has_module("google.cloud.storage"):
     missing.append("google-cloud-storage")

@@ -257,6 +257,7 @@ def install(root: str, monkeypatch) -> JsonApiServer:
   monkeypatch.setenv("TENSORSTORE_GCS_HTTP_URL", server.url)
   monkeypatch.setenv("TENSORSTORE_GCS_HTTP_VERSION", "1.1")
   monkeypatch.setenv("GOOGLE_AUTH_TOKEN_FOR_TESTING", "stand-in")
+  monkeypatch.setenv("EPATH_USE_TF", "false")  # else epath would use tf.io.gfile
   monkeypatch.setattr(StandInGcs, "root", root)
   for protocol in StandInGcs.protocol:
     monkeypatch.setitem(fsspec_registry, protocol, StandInGcs)
