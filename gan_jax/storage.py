@@ -18,15 +18,17 @@ becoming a local folder named `gs:`):
   TensorStore a local-file spec for every scheme but `gs://`, so checkpoints
   could not be written there. Mount such a bucket instead.
 
-What a test proves: tests/test_storage.py trains, resumes, evaluates and
-samples a run whose workdir is `gs://` against a stand-in GCS (an fsspec
-filesystem and a JSON-API server over a local folder, through TensorStore's
-real GCS driver). It does not prove a real bucket's credentials, latency or
-consistency, nor a `gs://` data dir (TFDS and array_record read those with
-their own clients), nor profiler traces (written by JAX's profiler).
+What a test proves: tests/test_storage.py trains (with a profiler trace),
+resumes, evaluates and samples a run whose workdir is `gs://` against a
+stand-in GCS (an fsspec filesystem, and a JSON-API server that TensorStore's
+real GCS driver writes Orbax's arrays to, over one local folder), and gets
+the local run's files, metrics and state bit for bit. It does not prove a
+real bucket's credentials, latency or consistency, nor a `gs://` data dir
+(TFDS and array_record write and read those with their own clients).
 
-A few things are local by nature and refuse a URI with `require_local`: the
-workdir lock skips one with a warning instead (`gan_jax.workdir_lock`).
+A few tools are local by nature and refuse a URI with `require_local` (raw
+files for `prepare`); the workdir lock is skipped with a warning for a URI
+(`gan_jax.workdir_lock`), and profiler traces are copied (`gan_jax.profiling`).
 """
 
 from __future__ import annotations

@@ -78,7 +78,9 @@ def test_a_gs_workdir_trains_resumes_evaluates_and_samples_as_a_local_one(
   monkeypatch.chdir(tmp_path)
   local, remote = tmp_path / "local", f"gs://{BUCKET}/runs/x"
   train_and_evaluate(_tiny(20), str(local))
-  train_and_evaluate(_tiny(10), remote)
+  first = _tiny(10)
+  first.profile.start_step, first.profile.num_steps = 2, 1  # traced locally, then copied
+  train_and_evaluate(first, remote)
   train_and_evaluate(_tiny(20), remote)  # resumes from the bucket's checkpoint 10
 
   bucket_run = gcs / "runs" / "x"
@@ -90,8 +92,10 @@ def test_a_gs_workdir_trains_resumes_evaluates_and_samples_as_a_local_one(
   expected -= {".lock"}
   tensorboard = {f for f in expected if f.startswith("tensorboard/")}
   written = _files(bucket_run)
-  assert {f for f in written if not f.startswith(("tensorboard/", "checkpoints/"))} == {
-      f for f in expected if not f.startswith(("tensorboard/", "checkpoints/"))}
+  assert any(f.startswith("profile/") and f.endswith(".xplane.pb") for f in written)
+  others = ("tensorboard/", "checkpoints/", "profile/")
+  assert ({f for f in written if not f.startswith(others)}
+          == {f for f in expected if not f.startswith(others)})
   assert {f.split("/")[1] for f in written if f.startswith("checkpoints/")} == {"20"}
   assert len(tensorboard) == 1 and any(f.startswith("tensorboard/") for f in written)
   for name in ("config.json", "samples/step_0000010.png", "samples/step_0000020.png"):
