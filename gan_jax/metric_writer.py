@@ -59,6 +59,7 @@ class MetricWriter:
     self._seed_tb: dict[int, object] = {}
     self._tb_dir = workdir / "tensorboard" if tensorboard else None
     self._purge_step = None if resume_step is None else resume_step + 1
+    self._remote_text: Optional[str] = None
     if not self.active:
       return
     workdir.mkdir(parents=True, exist_ok=True)
@@ -80,9 +81,12 @@ class MetricWriter:
 
   def _append(self, line: str) -> None:
     if storage.is_uri(self.path):
-      # An object in a bucket cannot be appended to: it is rewritten whole.
-      previous = self.path.read_text() if self.path.exists() else ""
-      self.path.write_text(previous + line)
+      # An object in a bucket cannot be appended to: it is rewritten whole,
+      # from the text read once and kept.
+      if self._remote_text is None:
+        self._remote_text = self.path.read_text() if self.path.exists() else ""
+      self._remote_text += line
+      self.path.write_text(self._remote_text)
     else:
       with self.path.open("a") as f:
         f.write(line)
