@@ -36,7 +36,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 from jax.sharding import NamedSharding
 
-from gan_jax import multihost
+from gan_jax import multihost, storage
 from gan_jax.errors import UserError
 from gan_jax.state import all_finite
 
@@ -130,7 +130,8 @@ def _lookup(tree: dict, name: str) -> Any:
 class Checkpointer:
 
   def __init__(self, workdir, *, max_to_keep: int = 3, async_save: bool = True):
-    self.workdir = epath.Path(workdir).absolute()
+    # (epath's `absolute()` would turn gs://b/x into a local ./gs:/b/x.)
+    self.workdir = storage.resolve(workdir, "workdir")
     self.directory = self.workdir / CHECKPOINT_SUBDIR
     self.rejected_directory = self.workdir / REJECTED_SUBDIR
     self._manager = ocp.CheckpointManager(

@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 from absl import app, flags, logging
 
-from gan_jax import plugins
+from gan_jax import plugins, storage
 from gan_jax.errors import UserError
 
 VERBOSE_ENV = "GAN_JAX_VERBOSE"
@@ -70,12 +70,16 @@ def recorded_plugins(workdir: Optional[str]) -> list[str]:
   """The plugins a workdir's config.json names (resume, evaluate, sample)."""
   import json
 
-  path = os.path.join(workdir or "", "config.json")
-  if not workdir or not os.path.isfile(path):
+  if not workdir:
     return []
   try:
-    with open(path) as f:
-      return plugins.split(json.load(f).get("plugins", ""))
+    path = storage.resolve(workdir, "workdir") / "config.json"
+  except UserError:
+    return []  # reported where the workdir is resolved
+  if not path.is_file():
+    return []
+  try:
+    return plugins.split(json.loads(path.read_text()).get("plugins", ""))
   except ValueError:
     return []  # reported where the config is read
 
@@ -114,7 +118,7 @@ def check_config_argument(value: str) -> None:
   if not os.path.isfile(path):
     raise UserError(f"--{CONFIG_FLAG}: no config file {path}.")
   if path == SAVED_CONFIG_MODULE:
-    if not os.path.isfile(arg):
+    if not storage.resolve(arg, "saved config").is_file():
       raise UserError(f"--{CONFIG_FLAG}: no saved config {arg}.")
     return
   if arg and arg not in CONFIG_ARGS:

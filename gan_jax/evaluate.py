@@ -17,9 +17,8 @@ from __future__ import annotations
 import json
 
 from absl import flags
-from etils import epath
 
-from gan_jax import cli, multihost
+from gan_jax import cli, multihost, storage
 from gan_jax.evaluation.evaluate import evaluate_workdir
 
 FLAGS = flags.FLAGS
@@ -40,12 +39,12 @@ def define_flags():
 
 def main(argv):
   del argv
+  output = storage.resolve(FLAGS.output, "--output")
   multihost.join_from_flags()
   results = evaluate_workdir(FLAGS.workdir, step=FLAGS.step, num_samples=FLAGS.num_samples,
                              seed=FLAGS.seed, use_ema=FLAGS.use_ema,
                              inception=FLAGS.inception)
   if multihost.is_first_process():
-    output = epath.Path(FLAGS.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

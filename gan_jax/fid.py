@@ -29,8 +29,9 @@ from typing import Optional
 
 import numpy as np
 from absl import flags
+from etils import epath
 
-from gan_jax import cli
+from gan_jax import cli, storage
 from gan_jax.errors import UserError
 from gan_jax.evaluation import inception, inception_metrics
 
@@ -76,27 +77,29 @@ def parse_value_range(text: Optional[str]) -> Optional[tuple[float, float]]:
 
 
 def read_array(path: str) -> np.ndarray:
-  if path.endswith(".npy"):
-    return np.load(path)
-  with np.load(path) as stored:
-    for key in ("images", "x", "image"):
-      if key in stored:
-        return stored[key]
-    if len(stored.files) != 1:
-      raise UserError(f"{path}: which array holds the images? It has {stored.files}; "
-                      "name it 'images'.")
-    return stored[stored.files[0]]
+  with epath.Path(path).open("rb") as f:
+    if str(path).endswith(".npy"):
+      return np.load(f)
+    with np.load(f) as stored:
+      for key in ("images", "x", "image"):
+        if key in stored:
+          return stored[key]
+      if len(stored.files) != 1:
+        raise UserError(f"{path}: which array holds the images? It has {stored.files}; "
+                        "name it 'images'.")
+      return stored[stored.files[0]]
 
 
 def read_folder(path: str) -> np.ndarray:
   from PIL import Image
 
-  names = sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_SUFFIXES))
+  folder = epath.Path(path)
+  names = sorted(p.name for p in folder.iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES))
   if not names:
     raise UserError(f"{path} holds no PNG or JPEG files.")
   images = []
   for name in names:
-    with Image.open(os.path.join(path, name)) as image:
+    with (folder / name).open("rb") as f, Image.open(f) as image:
       images.append(np.asarray(image.convert("L" if image.mode in ("L", "I", "1") else "RGB")))
   shapes = {image.shape for image in images}
   if len(shapes) != 1:
@@ -106,7 +109,7 @@ def read_folder(path: str) -> np.ndarray:
 
 
 def is_split_name(source: str) -> bool:
-  return ":" in source and not os.path.exists(source)
+  return ":" in source and not storage.is_uri(source) and not epath.Path(source).exists()
 
 
 def feature_set(source: str, data_dir: str, extractor_fn,
@@ -125,14 +128,15 @@ def feature_set(source: str, data_dir: str, extractor_fn,
       raise UserError(str(error).replace("\n", " ")) from None
     except (KeyError, ValueError) as error:
       raise UserError(f"{source}: {error}") from None
-  if not os.path.exists(source):
+  path = storage.resolve(source, "input")
+  if not path.exists():
     raise UserError(f"No such file, folder or dataset split: {source}")
-  if os.path.isdir(source):
-    images = read_folder(source)
-  elif source.endswith(".npz") and inception_metrics.is_stats_file(source):
-    return inception_metrics.load_stats(source), {"stats": source}
+  if path.is_dir():
+    images = read_folder(path)
+  elif source.endswith(".npz") and inception_metrics.is_stats_file(path):
+    return inception_metrics.load_stats(path), {"stats": source}
   elif source.endswith((".npy", ".npz")):
-    images = read_array(source)
+    images = read_array(path)
   else:
     raise UserError(f"{source}: expected a .npy/.npz file, a folder of images or "
                     "DATASET:SPLIT.")
@@ -171,16 +175,20 @@ def main(argv):
                     "(or --save_stats A OUT.npz)")
   from gan_jax.data import default_data_dir
 
-  results = run(argv[1], argv[2], data_dir=FLAGS.data_dir or default_data_dir(),
+  # Unreachable URIs fail here, before the features are computed.
+  output = storage.resolve(FLAGS.output, "--output") if FLAGS.output else None
+  if FLAGS.save_stats:
+    storage.resolve(argv[2], "statistics file")
+  data_dir = os.fspath(storage.resolve(FLAGS.data_dir or default_data_dir(), "data dir"))
+  results = run(argv[1], argv[2], data_dir=data_dir,
                 value_range=parse_value_range(FLAGS.value_range),
                 weights_path=FLAGS.inception_weights, save_stats=FLAGS.save_stats,
                 seed=FLAGS.seed)
   text = json.dumps(results, indent=2)
   print(text)
   if FLAGS.output:
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-    with open(FLAGS.output, "w") as f:
-      f.write(text + "\n")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text + "\n")
 
 
 if __name__ == "__main__":

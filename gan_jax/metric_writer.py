@@ -16,6 +16,7 @@ metric's chart beside the mean's.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from typing import Optional
@@ -23,6 +24,8 @@ from typing import Optional
 import jax
 import numpy as np
 from etils import epath
+
+from gan_jax import storage
 
 METRICS_FILE = "metrics.jsonl"
 log = logging.getLogger("gan_jax")
@@ -56,6 +59,7 @@ class MetricWriter:
     self._seed_tb: dict[int, object] = {}
     self._tb_dir = workdir / "tensorboard" if tensorboard else None
     self._purge_step = None if resume_step is None else resume_step + 1
+    self._remote_text: Optional[str] = None
     if not self.active:
       return
     workdir.mkdir(parents=True, exist_ok=True)
@@ -73,12 +77,28 @@ class MetricWriter:
     if dropped:
       log.warning("%s: dropped %d incomplete line(s).", self.path, dropped)
     kept = "".join(json.dumps(row) + "\n" for row in rows if row["step"] <= step)
-    partial = self.path.parent / f".{self.path.name}.tmp"
-    partial.write_text(kept)
-    partial.replace(self.path)
+    storage.write_atomically(self.path, lambda f: f.write(kept.encode()))
+
+  def _append(self, line: str) -> None:
+    if storage.is_uri(self.path):
+      # An object in a bucket cannot be appended to: it is rewritten whole,
+      # from the text read once and kept.
+      if self._remote_text is None:
+        self._remote_text = self.path.read_text() if self.path.exists() else ""
+      self._remote_text += line
+      self.path.write_text(self._remote_text)
+    else:
+      with self.path.open("a") as f:
+        f.write(line)
 
   def _summary_writer(self, directory):
-    from tensorboardX import SummaryWriter
+    from tensorboardX import SummaryWriter, record_writer
+    scheme, _ = storage.split_scheme(directory)
+    if scheme:
+      # tensorboardX opens event files by scheme; this one writes through
+      # epath, as every other file of the run (its own gs:// writer would
+      # need a second client).
+      record_writer.register_writer_factory(scheme, _EventFilesThroughEpath())
     return SummaryWriter(str(directory), purge_step=self._purge_step)
 
   def write_scalars(self, step: int, scalars: dict,
@@ -89,8 +109,7 @@ class MetricWriter:
     record = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
     for index, values in sorted((per_seed or {}).items()):
       record.update({f"{k}/seed_{index}": float(v) for k, v in values.items()})
-    with self.path.open("a") as f:
-      f.write(json.dumps(record) + "\n")
+    self._append(json.dumps(record) + "\n")
     if self._tb is not None:
       for key, value in scalars.items():
         self._tb.add_scalar(key, float(value), int(step))
@@ -115,6 +134,34 @@ class MetricWriter:
       if tb is not None:
         tb.close()
     self._tb, self._seed_tb = None, {}
+
+
+class _EventFile:
+  """A TensorBoard event file in a bucket, where objects cannot be appended
+  to: the events so far stay in memory and each flush rewrites the object."""
+
+  def __init__(self, path: str):
+    self.path = epath.Path(path)
+    self.buffer = io.BytesIO()
+
+  def write(self, data: bytes) -> None:
+    self.buffer.write(data)
+
+  def flush(self) -> None:
+    self.path.write_bytes(self.buffer.getvalue())
+
+  def close(self) -> None:
+    self.flush()
+
+
+class _EventFilesThroughEpath:
+  """A tensorboardX writer factory (`record_writer.register_writer_factory`)."""
+
+  def open(self, path: str) -> _EventFile:
+    return _EventFile(path)
+
+  def directory_check(self, path: str) -> None:
+    epath.Path(path).mkdir(parents=True, exist_ok=True)
 
 
 def read_metrics(workdir) -> list[dict]:

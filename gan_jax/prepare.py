@@ -16,7 +16,7 @@ import time
 
 from absl import flags
 
-from gan_jax import cli
+from gan_jax import cli, storage
 from gan_jax.errors import UserError
 from gan_jax.data import DATASETS, default_data_dir
 from gan_jax.data import pipeline as pipeline_lib
@@ -35,7 +35,11 @@ flags.DEFINE_string("source", None, "The source archive to prepare from, or its 
 
 def main(argv):
   del argv
-  data_dir = FLAGS.data_dir or default_data_dir()
+  data_dir = os.fspath(storage.resolve(FLAGS.data_dir or default_data_dir(), "data dir"))
+  # Raw files are read with tarfile, gzip and TFDS's manual-dir builders.
+  for name in ("manual_dir", "source"):
+    if FLAGS[name].value is not None:
+      storage.require_local(FLAGS[name].value, f"--{name}")
   if FLAGS.weights is not None:
     from gan_jax.evaluation import inception_weights
     return inception_weights.prepare_main(FLAGS.weights, data_dir)

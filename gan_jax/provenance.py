@@ -20,7 +20,7 @@ import jax
 import ml_collections
 from etils import epath
 
-from gan_jax import backend, code_version, plugins
+from gan_jax import backend, code_version, plugins, storage
 from gan_jax.config_schema import complete, effective, flatten
 from gan_jax.errors import UserError
 from gan_jax.registry import ConfigError
@@ -87,11 +87,8 @@ def _has_checkpoints(workdir) -> bool:
 def write_json_atomically(path, value: Any) -> None:
   """Writes `value` as JSON to a temporary file beside `path`, then renames it
   over `path`: a reader sees the old file or the new one, never half of one."""
-  path = epath.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  partial = path.parent / f".{path.name}.{os.getpid()}.tmp"
-  partial.write_text(json.dumps(value, indent=2, sort_keys=True))
-  partial.replace(path)
+  text = json.dumps(value, indent=2, sort_keys=True)
+  storage.write_atomically(path, lambda f: f.write(text.encode()))
 
 
 def save_config(config: ml_collections.ConfigDict, workdir) -> None:

@@ -63,6 +63,7 @@ def restore_training_state(workdir: str, step: Optional[int] = None):
 
 
 def _restore(workdir: str, step: Optional[int], whole: bool):
+  workdir = storage.resolve(workdir, "workdir")
   config = provenance.load_config(workdir)
   spec = resolved_dataset(config)
   family = build_family(config, spec.example_shape)

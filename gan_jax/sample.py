@@ -28,7 +28,7 @@ import jax
 import numpy as np
 from absl import flags
 
-from gan_jax import cli, plots, seeds
+from gan_jax import cli, plots, seeds, storage
 from gan_jax.evaluation.evaluate import cycling_labels, generate, make_sampler
 from gan_jax.latents import interpolation_latents
 from gan_jax.registry import ConfigError
@@ -110,22 +110,29 @@ def _autoencoder_pictures(family, state, spec, kind, num, seed, steps, test_imag
   return np.asarray(jax.jit(family.decode)(state, latents.astype(np.float32))), side
 
 
+def _save_npy(path, array: np.ndarray) -> None:
+  with path.open("wb") as f:
+    np.save(f, array)
+
+
 def write_samples(family, state, spec, *, kind: str, output: str, num: int, seed: int,
                   steps: int = 10, labels=None, test_images=None) -> np.ndarray:
   """Writes `kind` to `output`; returns the samples drawn."""
   check_output(kind, output)
   if num < 1 or steps < 2:
     raise ConfigError(f"Need num >= 1 and steps >= 2 (got num={num}, steps={steps}).")
-  os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
+  output_path = storage.resolve(output, "--output")
+  output_path.parent.mkdir(parents=True, exist_ok=True)
+  labels_path = output_path.parent / f"{os.path.splitext(output_path.name)[0]}.labels.npy"
   num_classes = family.num_classes
   mesh = make_mesh()
   sample_fn = make_sampler(family, mesh)
   if kind == "raw":
     labels = parse_labels(labels, num, num_classes)
     samples = generate(family, state, num, seed, sample_fn, labels, mesh=mesh)
-    np.save(output, samples)
+    _save_npy(output_path, samples)
     if labels is not None:
-      np.save(f"{os.path.splitext(output)[0]}.labels.npy", labels)
+      _save_npy(labels_path, labels)
     return samples
   if len(spec.example_shape) != 3:
     raise ConfigError(f"--kind={kind} draws images; dataset '{spec.name}' has examples "
@@ -161,9 +168,9 @@ def write_samples(family, state, spec, *, kind: str, output: str, num: int, seed
     raise ConfigError(f"Unknown --kind '{kind}'. Valid kinds: {', '.join(KINDS)}.")
   image = plots.image_grid(samples, len(samples) // cols + bool(len(samples) % cols), cols,
                            value_range=spec.value_range, row_labels=row_labels)
-  plots.save_png(output, image)
+  plots.save_png(output_path, image)
   if labels is not None:
-    np.save(f"{os.path.splitext(output)[0]}.labels.npy", labels)
+    _save_npy(labels_path, labels)
   return samples
 
 
@@ -172,6 +179,7 @@ def main(argv):
   from gan_jax.run import restore_for_inference, resolved_dataset
 
   check_output(FLAGS.kind, FLAGS.output)
+  storage.resolve(FLAGS.output, "--output")  # an unreachable URI fails before the restore
   config, family, state = restore_for_inference(FLAGS.workdir, FLAGS.step)
   state = seeds.one_seed(config, state, FLAGS.seed_index)
   spec = resolved_dataset(config)

@@ -22,6 +22,7 @@ from typing import Optional
 
 from etils import epath
 
+from gan_jax import storage
 from gan_jax.errors import UserError
 
 LOCK_FILE = ".lock"
@@ -49,7 +50,8 @@ class WorkdirLock:
     self._fd: Optional[int] = None
 
   def acquire(self) -> "WorkdirLock":
-    if "://" in os.fspath(self.workdir):
+    if storage.is_uri(self.workdir):
+      # flock and O_CREAT need a local file: never a folder named "gs:".
       log.warning("%s is not a local path: running without a workdir lock.", self.workdir)
       return self
     self.workdir.mkdir(parents=True, exist_ok=True)

@@ -279,11 +279,3 @@ def test_a_failed_save_ends_the_run_at_once_with_its_cause(tmp_path, data_dir):
   assert time.time() - start < 120  # it waited about 300 s for Orbax's threads before
   last_line = result.stderr.strip().splitlines()[-1]
   assert "Read-only file system" in last_line or "Permission denied" in last_line, last_line
-
-
-@pytest.mark.parametrize("workdir", ["gs://bucket/runs/x", "memory://runs/x"])
-def test_a_uri_workdir_is_refused_before_anything_is_written(tmp_path, monkeypatch, workdir):
-  monkeypatch.chdir(tmp_path)
-  with pytest.raises(ConfigError, match="mount the bucket"):
-    train_and_evaluate(_tiny(), workdir)
-  assert os.listdir(tmp_path) == []  # no local folder named after the scheme

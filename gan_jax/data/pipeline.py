@@ -40,6 +40,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 from jax.sharding import Mesh, NamedSharding
 
+from gan_jax import storage
 from gan_jax.data import DataDamagedError, DataNotPreparedError, DatasetSpec, prepare_command
 from gan_jax.sharding import BATCH_SPEC, SEEDED_BATCH_SPEC
 
@@ -68,9 +69,9 @@ def _write_manifest(builder) -> None:
     for path in split.filepaths:
       path = epath.Path(path)
       files[path.name] = {"bytes": path.stat().length, "sha256": _sha256(path)}
-  partial = epath.Path(builder.data_dir) / f".{MANIFEST_FILE}.tmp"
-  partial.write_text(json.dumps(files, indent=2, sort_keys=True))
-  partial.replace(epath.Path(builder.data_dir) / MANIFEST_FILE)
+  text = json.dumps(files, indent=2, sort_keys=True)
+  storage.write_atomically(epath.Path(builder.data_dir) / MANIFEST_FILE,
+                           lambda f: f.write(text.encode()))
 
 
 def find_damage(spec: DatasetSpec, data_dir: str, thorough: bool = False) -> Optional[str]:
@@ -160,6 +161,9 @@ def prepare(spec: DatasetSpec, data_dir: str, manual_dir: Optional[str] = None,
   """
   from gan_jax.data import DATASETS
 
+  if manual_dir:
+    # The builders read raw files with tarfile, gzip and open.
+    storage.require_local(manual_dir, "manual dir")
   for name in spec.requires:
     required = DATASETS.get(name)
     if not is_prepared(required, data_dir):
@@ -207,10 +211,10 @@ def load_split(spec: DatasetSpec, split: str, data_dir: str) -> dict[str, np.nda
   if not builder.is_prepared():
     raise _not_prepared(spec, data_dir)
   stem = split if spec.collate is None else f"{split}.{spec.name}"
-  cache = os.path.join(builder.data_dir, f"{stem}.arrays.npz")
-  if os.path.exists(cache):
+  cache = epath.Path(builder.data_dir) / f"{stem}.arrays.npz"
+  if cache.exists():
     try:
-      with np.load(cache) as stored:
+      with cache.open("rb") as f, np.load(f) as stored:
         return dict(stored)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
       log.warning("%s is unreadable (%s); decoding the records again.", cache, error)
@@ -220,10 +224,8 @@ def load_split(spec: DatasetSpec, split: str, data_dir: str) -> dict[str, np.nda
     raise damaged_error(spec, data_dir, f"the {split} records are unreadable "
                         f"({_short_reason(error)})") from error
   arrays = {key: np.concatenate(parts) for key, parts in columns.items()}
-  partial = f"{cache}.{os.getpid()}.tmp"
-  with open(partial, "wb") as f:
-    np.savez(f, **arrays)
-  os.replace(partial, cache)  # atomic: concurrent processes never see half a file
+  # Atomic: concurrent processes never see half a file.
+  storage.write_atomically(cache, lambda f: np.savez(f, **arrays))
   return arrays
 
 

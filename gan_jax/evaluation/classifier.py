@@ -26,13 +26,13 @@ import hashlib
 import importlib.resources
 import json
 import math
-import os
 from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from etils import epath
 from flax import serialization
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -122,9 +122,9 @@ def sha256(data: bytes) -> str:
   return hashlib.sha256(data).hexdigest()
 
 
-def _paths(name: str, directory: Optional[str]) -> tuple[str, str]:
-  directory = directory or weights_dir()
-  return (os.path.join(directory, f"{name}.msgpack"), os.path.join(directory, f"{name}.json"))
+def _paths(name: str, directory: Optional[str]) -> tuple[epath.Path, epath.Path]:
+  directory = epath.Path(directory or weights_dir())
+  return directory / f"{name}.msgpack", directory / f"{name}.json"
 
 
 def save_classifier(name: str, model: ConvNet, params: PyTree, provenance: dict,
@@ -132,31 +132,27 @@ def save_classifier(name: str, model: ConvNet, params: PyTree, provenance: dict,
   """Writes `<name>.msgpack` and `<name>.json` (the provenance, completed with
   the architecture, parameter count, file name and hash); returns the JSON."""
   weights_path, json_path = _paths(name, directory)
-  os.makedirs(os.path.dirname(weights_path), exist_ok=True)
+  weights_path.parent.mkdir(parents=True, exist_ok=True)
   data = serialization.to_bytes(jax.device_get(params))
   record = {**provenance, "name": name, "architecture": architecture(model),
             "num_params": count_params(params),
-            "weights_file": os.path.basename(weights_path), "sha256": sha256(data)}
+            "weights_file": weights_path.name, "sha256": sha256(data)}
   missing = [k for k in PROVENANCE_FIELDS if k not in record]
   if missing:
     raise ValueError(f"Provenance of '{name}' lacks {missing}.")
-  with open(weights_path, "wb") as f:
-    f.write(data)
-  with open(json_path, "w") as f:
-    json.dump(record, f, indent=2, sort_keys=True)
-    f.write("\n")
+  weights_path.write_bytes(data)
+  json_path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
   return record
 
 
 def load_provenance(name: str, directory: Optional[str] = None) -> dict:
   _, json_path = _paths(name, directory)
-  if not os.path.exists(json_path):
+  if not json_path.exists():
     raise ClassifierWeightsError(
-        f"No classifier '{name}' in {os.path.dirname(json_path)} (committed: "
+        f"No classifier '{name}' in {json_path.parent} (committed: "
         f"{', '.join(NAMES)}). Train one with:\n"
         f"  python experiments/train_classifier.py --dataset={name}")
-  with open(json_path) as f:
-    record = json.load(f)
+  record = json.loads(json_path.read_text())
   missing = [k for k in PROVENANCE_FIELDS if k not in record]
   if missing:
     raise ClassifierWeightsError(f"{json_path} lacks the provenance fields {missing}.")
@@ -168,8 +164,7 @@ def load_classifier(name: str, directory: Optional[str] = None) -> Classifier:
   against the one its provenance JSON records."""
   weights_path, json_path = _paths(name, directory)
   provenance = load_provenance(name, directory)
-  with open(weights_path, "rb") as f:
-    data = f.read()
+  data = weights_path.read_bytes()
   actual = sha256(data)
   if actual != provenance["sha256"]:
     raise ClassifierWeightsError(

