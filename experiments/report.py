@@ -381,6 +381,28 @@ def glance_table() -> str:
   return markdown(["experiment", "result"], rows)
 
 
+def inception_table() -> str:
+  speed = load(f"{BENCHMARKS}/inception_speed.json")
+  fid = load(f"{BENCHMARKS}/inception_fid_mnist.json")
+
+  def load_range(samples):  # median (highest) of the samples taken every 10 s
+    return f"{sorted(samples)[len(samples) // 2]:.1f} ({max(samples):.1f})" if samples else "–"
+
+  rows = [[f"features, batch {speed['batch_size']}, warm", "–",
+           f"{speed['seconds_per_image']:.3f}", f"{100 * speed['share_of_peak']:.0f}",
+           f"{speed['load_average'][0]:.1f}"]]
+  for label, run in (("`gan_jax.fid`, both sides computed", fid["cold"]),
+                     ("`gan_jax.fid`, test side cached", fid["cached_test_statistics"])):
+    count = run["result"]["num_real"] + run["result"]["num_fake"] if run is fid["cold"] \
+        else run["result"]["num_fake"]
+    rows.append([f"{label}: FID {run['result']['fid']:.2f}", f"{run['seconds']:.0f}",
+                 f"{run['seconds'] / count:.3f}",
+                 f"{100 * fid['gflop_per_image'] * 1e9 * count / run['seconds'] / max(fid['matmul_peak_gflops']) / 1e9:.0f}",
+                 load_range(run["load_average_samples"])])
+  return markdown(["Inception-v3 on MNIST (2-core CPU)", "seconds", "s/image",
+                   "% of matmul peak", "load average: median (max)"], rows, "lrrrr")
+
+
 def seeds_table() -> str:
   cases = load(f"{BENCHMARKS}/seeds.json")["cases"]
   rows = [[name, str(c["num_seeds"]), thousands(c["num_train_steps"]),
@@ -409,6 +431,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "h200": h200_table,
     "evaluation": evaluation_table,
     "seeds": seeds_table,
+    "inception": inception_table,
 }
 
 MARKED = re.compile(r"(<!-- report:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /report:(?P=name) -->)",
