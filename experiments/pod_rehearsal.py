@@ -27,7 +27,7 @@ import tempfile
 import time
 
 import psutil
-from absl import app, flags
+from absl import app, flags, logging
 
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.metric_writer import read_metrics
@@ -124,6 +124,7 @@ def stop_trial(pattern: str, config: str, workdir: str, timeout_s: float) -> dic
 
 def main(argv):
   del argv
+  logging.set_verbosity(logging.WARNING)  # not Orbax's INFO lines on every checkpoint read
   root = tempfile.mkdtemp(prefix="pod_rehearsal_")
   names = list(PATTERNS)
   trials = [stop_trial(names[i % len(names)], FLAGS.config, os.path.join(root, f"trial{i}"),

@@ -403,6 +403,25 @@ def inception_table() -> str:
                    "% of matmul peak", "load average: median (max)"], rows, "lrrrr")
 
 
+def pod_rehearsal_table() -> str:
+  r = load(f"{EXPERIMENTS}/pod_rehearsal.json")
+  rows = [[t["pattern"], str(t["signalled_after_logged_step"]),
+           "hung" if t["hung"] else str(t["returncode"]),
+           ", ".join(f"{p}: {s}" for p, s in sorted(t["announced_stop_steps"].items())),
+           str(t["latest_checkpoint"]),
+           f"{t['seconds_after_signal']:.1f}",
+           "hung" if t.get("relaunch_hung") else
+           f"{t.get('relaunch_returncode')} at step {t.get('relaunch_final_step')}"]
+          for t in r["trials"]]
+  plain = r["plain_run"]
+  rows.append(["none (to the end)", "–", str(plain["returncode"]), "–",
+               str(plain["final_step"]), f"{plain['seconds']:.1f} (whole run)", "–"])
+  return markdown(["signal", "sent after step", "exit", "stop step announced by process",
+                   "latest checkpoint", "seconds to exit", "relaunch +5 steps"], rows,
+                  "lrrlrrl") + (f"\n\n{r['launches']} launches, {r['hangs']} hangs, "
+                                f"{r['failures']} failures.")
+
+
 def seeds_table() -> str:
   cases = load(f"{BENCHMARKS}/seeds.json")["cases"]
   rows = [[name, str(c["num_seeds"]), thousands(c["num_train_steps"]),
@@ -432,6 +451,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "evaluation": evaluation_table,
     "seeds": seeds_table,
     "inception": inception_table,
+    "pod_rehearsal": pod_rehearsal_table,
 }
 
 MARKED = re.compile(r"(<!-- report:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /report:(?P=name) -->)",
