@@ -98,20 +98,27 @@ IMAGE_METRICS = (("fid", "FID", ".1f"), ("kid", "KID", ".2f"), ("precision", "pr
                  ("coverage", "coverage", ".3f"))
 
 
+# Standard FID Inception metrics, shown where a results file has them.
+INCEPTION_METRICS = (("inception_fid", "Inception FID", ".2f"),
+                     ("inception_kid", "Inception KID", ".4f"))
+
+
 def gan_vs_vae_table(results: Optional[dict] = None) -> str:
   results = results or load(f"{EXPERIMENTS}/gan_vs_vae.json")
-  header = ["model", "step", *(label for _, label, _ in IMAGE_METRICS), "classifier score",
+  metrics = IMAGE_METRICS + tuple(m for m in INCEPTION_METRICS
+                                  if all(m[0] in r for r in results.values()))
+  header = ["model", "step", *(label for _, label, _ in metrics), "classifier score",
             "test −ELBO (nats)", "test IWAE k=100 (nats)"]
   rows = []
   for name, r in results.items():
     rows.append([name, thousands(r["step"]),
-                 *(format(r[key], spec) for key, _, spec in IMAGE_METRICS),
+                 *(format(r[key], spec) for key, _, spec in metrics),
                  f"{r['classifier_score']:.2f}",
                  f"{r['test_negative_elbo']:.2f}" if "test_negative_elbo" in r else "–",
                  f"{r['test_iwae_nll']:.2f}" if "test_iwae_nll" in r else "–"])
   floor = next(iter(results.values()))
   rows.append(["real train vs test (floor)", "–",
-               *(format(floor["floor/" + key], spec) for key, _, spec in IMAGE_METRICS),
+               *(format(floor["floor/" + key], spec) for key, _, spec in metrics),
                "–", "–", "–"])
   return markdown(header, rows, "lr" + "r" * (len(header) - 2))
 
