@@ -398,13 +398,17 @@ def inception_table() -> str:
   rows = [[f"features, batch {speed['batch_size']}, warm", "–",
            f"{speed['seconds_per_image']:.3f}", f"{100 * speed['share_of_peak']:.0f}",
            f"{speed['load_average'][0]:.1f}"]]
-  for label, run in (("`gan_jax.fid`, both sides computed", fid["cold"]),
-                     ("`gan_jax.fid`, test side cached", fid["cached_test_statistics"])):
-    count = run["result"]["num_real"] + run["result"]["num_fake"] if run is fid["cold"] \
-        else run["result"]["num_fake"]
+  cold, cached = fid["cold"], fid["cached_test_statistics"]
+  peak_gflops = max(fid["matmul_peak_gflops"])
+  # Images whose features each command computed: both sides cold, one side cached.
+  for label, run, count in (
+      ("`gan_jax.fid`, both sides computed", cold,
+       cold["result"]["num_real"] + cold["result"]["num_fake"]),
+      ("`gan_jax.fid`, test side cached", cached, cached["result"]["num_fake"])):
+    seconds_per_image = run["seconds"] / count
     rows.append([f"{label}: FID {run['result']['fid']:.2f}", f"{run['seconds']:.0f}",
-                 f"{run['seconds'] / count:.3f}",
-                 f"{100 * fid['gflop_per_image'] * 1e9 * count / run['seconds'] / max(fid['matmul_peak_gflops']) / 1e9:.0f}",
+                 f"{seconds_per_image:.3f}",
+                 f"{100 * fid['gflop_per_image'] / seconds_per_image / peak_gflops:.0f}",
                  load_range(run["load_average_samples"])])
   return markdown(["Inception-v3 on MNIST (2-core CPU)", "seconds", "s/image",
                    "% of matmul peak", "load average: median (max)"], rows, "lrrrr")
