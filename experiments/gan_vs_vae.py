@@ -1,10 +1,12 @@
-"""DCGAN and VAE on MNIST side by side, with the same classifier metrics:
+"""DCGAN, class-conditional DCGAN and VAE on MNIST side by side, with the
+same classifier and Inception metrics:
 
     python -m experiments.gan_vs_vae [--gan_workdir=runs/dcgan_mnist]
-        [--vae_workdir=runs/vae_mnist] [--num_samples=10000]
+        [--cgan_workdir=runs/cdcgan_mnist] [--vae_workdir=runs/vae_mnist]
+        [--num_samples=10000]
 
 Trains each model with its default config unless its workdir already holds
-a finished run, evaluates both with `gan_jax.evaluate` (same sample count,
+a finished run, evaluates each with `gan_jax.evaluate` (same sample count,
 same seed, the same reference classifier and real test images) and writes
 experiments/results/gan_vs_vae.json plus a Markdown table. The VAE's samples
 are its decoder means (Bernoulli probabilities) at prior latents; the VAE
@@ -17,7 +19,7 @@ import sys
 
 from absl import app, flags
 
-from configs import dcgan_mnist, vae_mnist
+from configs import cdcgan_mnist, dcgan_mnist, vae_mnist
 from experiments import report, summary
 from gan_jax import compilation_cache
 from gan_jax.evaluation.evaluate import evaluate_workdir
@@ -29,6 +31,7 @@ FLAGS = flags.FLAGS
 def define_flags():
   """Flags for the command line only, so that tests can import this module."""
   flags.DEFINE_string("gan_workdir", "runs/dcgan_mnist", "DCGAN run (trained if missing).")
+  flags.DEFINE_string("cgan_workdir", "runs/cdcgan_mnist", "cDCGAN run (trained if missing).")
   flags.DEFINE_string("vae_workdir", "runs/vae_mnist", "VAE run (trained if missing).")
   flags.DEFINE_integer("num_samples", 10_000, "Generated samples per model.")
   flags.DEFINE_integer("seed", 0, "Sampling seed.")
@@ -40,6 +43,7 @@ def main(argv):
   compilation_cache.enable()
   rows = {}
   for name, module, workdir in (("DCGAN (dcgan_mnist)", dcgan_mnist, FLAGS.gan_workdir),
+                                ("cDCGAN (cdcgan_mnist)", cdcgan_mnist, FLAGS.cgan_workdir),
                                 ("VAE (vae_mnist)", vae_mnist, FLAGS.vae_workdir)):
     config = module.get_config()
     trained = train_and_evaluate(config, workdir)  # resumes; returns at once when finished

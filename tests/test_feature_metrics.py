@@ -36,6 +36,21 @@ def test_frechet_matches_scipy_sqrtm(num, dim):
   assert frechet_distance(x, y) == pytest.approx(scipy_frechet(x, y), rel=1e-6, abs=1e-8)
 
 
+def test_frechet_routes_agree_on_a_rank_deficient_covariance():
+  """Fewer examples than features: the examples' factor (from features), the
+  eigendecomposition fallback (moments only; Cholesky refuses the singular
+  covariance) and scipy's sqrtm give one value."""
+  rng = np.random.default_rng(5)
+  x, y = rng.normal(size=(20, 30)), rng.normal(size=(60, 30)) + 0.2
+  moments = (x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
+  with pytest.raises(np.linalg.LinAlgError):
+    np.linalg.cholesky(moments[1])
+  expected = scipy_frechet(x, y)
+  assert gaussian_frechet_distance(*moments) == pytest.approx(expected, rel=1e-6)
+  assert gaussian_frechet_distance(*moments, examples1=x) == pytest.approx(expected, rel=1e-6)
+  assert frechet_distance(y, x) == pytest.approx(expected, rel=1e-6)
+
+
 def test_frechet_identical_sets_is_zero():
   x = np.random.default_rng(0).normal(size=(300, 32)) + 100.0
   assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-8)

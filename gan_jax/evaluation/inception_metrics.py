@@ -134,8 +134,10 @@ def compare(real: FeatureSet, fake: FeatureSet, seed: int = 0) -> dict:
       real.weights_sha256, fake.weights_sha256):
     raise ValueError(f"The two sides' features come from different weights "
                      f"({real.weights_sha256[:12]} vs {fake.weights_sha256[:12]}).")
-  results = {"fid": feature_metrics.gaussian_frechet_distance(real.mu, real.sigma,
-                                                              fake.mu, fake.sigma)}
+  # The trace term is symmetric: the side with fewer examples goes first.
+  first, second = sorted((real, fake), key=lambda side: (side.features is None, side.count))
+  results = {"fid": feature_metrics.gaussian_frechet_distance(
+      first.mu, first.sigma, second.mu, second.sigma, examples1=first.features)}
   if real.features is not None and fake.features is not None:
     subset = min(KID_SUBSET_SIZE, real.count, fake.count)
     kid, kid_se = feature_metrics.kernel_distance(real.features, fake.features,
