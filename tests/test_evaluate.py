@@ -32,3 +32,14 @@ def test_sharded_sampling_matches_one_device(monkeypatch):
   out = sampler(jax.device_put(state, replicated(mesh)), np.zeros((8, family.latent_dim),
                                                                   np.float32), None)
   assert out.sharding.is_fully_replicated
+
+
+def test_inception_metrics_setting_reads_command_line_text():
+  """The field's default is the string "auto", so `--config.eval.inception_metrics=False`
+  arrives as text: it must turn the metrics off, not be refused."""
+  assert evaluate.inception_metrics_enabled("False") is False
+  assert evaluate.inception_metrics_enabled("true") is True
+  assert evaluate.inception_metrics_enabled(False) is False
+  assert evaluate.inception_metrics_enabled("auto") == (jax.default_backend() != "cpu")
+  with pytest.raises(evaluate.ConfigError, match="True, False or 'auto'"):
+    evaluate.inception_metrics_enabled("yes")

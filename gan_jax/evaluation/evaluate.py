@@ -130,7 +130,11 @@ def image_metrics(spec: DatasetSpec, family, samples: np.ndarray, data_dir: str,
 def inception_metrics_enabled(setting) -> bool:
   """`config.eval.inception_metrics`: True, False, or "auto" (the default):
   on for GPU/TPU, off on CPU, where the network's 11 GFLOP per 299x299
-  image cost minutes per thousand samples at every evaluation."""
+  image cost minutes per thousand samples at every evaluation. The field is
+  a string (its default's type), so a command line's True/False arrive as
+  text and are read as such."""
+  if isinstance(setting, str) and setting.lower() in ("true", "false"):
+    setting = setting.lower() == "true"
   if setting == "auto":
     return jax.default_backend() != "cpu"
   if not isinstance(setting, bool):
