@@ -21,6 +21,9 @@ def cache_dir() -> str:
 def enable() -> Optional[str]:
   """Turns the cache on; returns its directory, or None where it stays off.
 
+  Programs compiled in under 0.5 s are not kept, unless JAX's own
+  JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS sets another threshold.
+
   It stays off on a multi-process CPU cluster: there a program found in the
   cache on process 0 is compiled afresh on the others (only process 0 writes
   entries), and Gloo fails a collective whose processes arrive more than
@@ -29,5 +32,6 @@ def enable() -> Optional[str]:
     return None
   directory = cache_dir()
   jax.config.update("jax_compilation_cache_dir", directory)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:  # JAX's own setting
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
   return directory

@@ -27,6 +27,9 @@ import pytest  # noqa: E402
 # (CI) starts empty.
 os.environ.setdefault("GAN_JAX_COMPILATION_CACHE",
                       os.path.expanduser("~/.cache/gan_jax/test_compilation_cache"))
+# Every program, not only those over the runs' 0.5 s: the tests' subprocesses
+# compile the same small programs again and again (9 % of test_train's CPU).
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 from gan_jax import compilation_cache  # noqa: E402
 
 compilation_cache.enable()
