@@ -134,3 +134,10 @@ def test_evaluation_reports_inception_metrics_with_floor_and_caches_splits(
   assert len(computed) == 4  # the samples only: both real splits came from the cache
   assert again["inception_fid"] == first["inception_fid"]
   assert again["floor/inception_fid"] == first["floor/inception_fid"]
+  # Fewer samples: both real splits are prefixes of the cached ones.
+  fewer = inception_metrics.evaluation_metrics("blobs", samples[:6], (-1, 1), **kwargs)
+  assert len(computed) == 5
+  test_images = pipeline_lib.load_split(spec, "test", data_dir)["image"][:6]
+  fresh = inception_metrics.compare(original(extractor, test_images, (0.0, 255.0)),
+                                    original(extractor, samples[:6], (-1, 1)))
+  assert fewer["inception_fid"] == fresh["fid"]

@@ -101,6 +101,24 @@ def split_stats_path(data_dir: str, dataset: str, split: str, count: int,
   return epath.Path(data_dir) / STATS_SUBDIR / f"{dataset}-{split}-{count}-{digest}.npz"
 
 
+def _cached_longer_prefix(data_dir: str, dataset: str, split: str, count: int,
+                          weights_sha256: str) -> Optional[FeatureSet]:
+  """A cached set of more of the split's first images, under the same key
+  otherwise: its first `count` features are this set's (images are taken in
+  order), so they need not be computed again."""
+  directory = epath.Path(data_dir) / STATS_SUBDIR
+  if not directory.exists():
+    return None
+  for path in sorted(directory.glob(f"{dataset}-{split}-*.npz")):
+    longer = int(path.name[len(f"{dataset}-{split}-"):].split("-")[0])
+    if longer > count and path == split_stats_path(data_dir, dataset, split, longer,
+                                                   weights_sha256):
+      feature_set = load_stats(path)
+      if feature_set.features is not None:
+        return feature_set
+  return None
+
+
 def split_features(extractor: inception.InceptionExtractor, dataset: str, split: str,
                    data_dir: str, count: Optional[int] = None) -> FeatureSet:
   """Features of the first `count` (default: all) uint8 images of a prepared
@@ -118,6 +136,9 @@ def split_features(extractor: inception.InceptionExtractor, dataset: str, split:
   path = split_stats_path(data_dir, dataset, split, count, extractor.sha256)
   if path.exists():
     return load_stats(path)
+  longer = _cached_longer_prefix(data_dir, dataset, split, count, extractor.sha256)
+  if longer is not None:
+    return FeatureSet.from_features(longer.features[:count], longer.weights_sha256)
   if images is None:
     images = pipeline_lib.load_split(spec, split, data_dir)["image"]
   if len(images) < count:
@@ -175,5 +196,6 @@ def evaluation_metrics(dataset: str, samples: np.ndarray, value_range: tuple[flo
     floor = compare(real, split_features(extractor, dataset, FLOOR_SPLIT, data_dir, count), seed)
     results.update({f"floor/inception_{k}": v for k, v in floor.items()
                     if k in ("fid", "kid", "kid_se", "precision", "recall")})
+  results["inception_num_samples"] = count
   results["inception_seconds"] = time.perf_counter() - start
   return results
