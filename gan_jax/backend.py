@@ -12,7 +12,10 @@ see `gan_jax.provenance`) beside the XLA flags, and never in `config.json`.
   `nn.ConvTranspose`) or "phase" (`gan_jax.models.transposed_conv`), the same
   function on the same parameters. The phase forms made the DCGAN step 2.5-2.9x
   faster on XLA:CPU; they were measured nowhere else, so other platforms
-  compute with XLA's own.
+  compute with XLA's own. $GAN_JAX_KERNEL_FORMS ("xla" or "phase") overrides
+  the choice for every kind, to time both forms or to trade the phase forms'
+  speed for XLA's shorter traces and compiles (the test suite's short runs:
+  a third of the image tests' CPU time).
 
 Every choice here changes float round-off only: the same code, config, seed,
 device count and kind, and XLA flags give bitwise the same run, and a run
@@ -21,9 +24,12 @@ resumed on another platform continues the same function.
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import jax
+
+from gan_jax.registry import ConfigError
 
 # What XLA:CPU may give YNNPACK (`xla_cpu_experimental_ynn_fusion_type`): none,
 # only matrix products, or XLA's default choice (None: the option left unset).
@@ -41,6 +47,7 @@ CONV_TRANSPOSE = "conv_transpose"  # a stride-2 transposed one (generators, deco
 KERNEL_FORMS = ("xla", "phase")
 # Platform -> the form of each kernel kind; platforms not listed use "xla".
 CHOSEN_FORMS = {"cpu": {CONV: "phase", CONV_TRANSPOSE: "phase"}}
+KERNEL_FORMS_ENV = "GAN_JAX_KERNEL_FORMS"
 
 
 def cpu_compiler_options(library_fusions: str) -> dict:
@@ -62,6 +69,12 @@ def kernel_form(kind: str, platform: Optional[str] = None) -> str:
   """The form of `kind` ("conv" or "conv_transpose") models compute with on
   `platform` (default: JAX's default backend, whose devices the step's mesh
   holds; a model traced for other devices only runs at another speed)."""
+  forced = os.environ.get(KERNEL_FORMS_ENV)
+  if forced:
+    if forced not in KERNEL_FORMS:
+      raise ConfigError(f"${KERNEL_FORMS_ENV}={forced!r} is no kernel form; valid: "
+                        f"{', '.join(KERNEL_FORMS)}.")
+    return forced
   platform = platform or jax.default_backend()
   return CHOSEN_FORMS.get(platform, {}).get(kind, "xla")
 

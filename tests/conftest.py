@@ -16,6 +16,12 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # spinning threads fight XLA's pool (and the other pytest worker) for the 2
 # cores: a 2048-d FID took 72 s with its default threads, 13 s with one.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# XLA's own stride-2 convolutions, not the CPU's phase forms (gan_jax.backend):
+# the same function, but the phase forms' longer traces and compiles cost a
+# third of the image tests' CPU time, and these tests compile far more than
+# they run. test_transposed_conv.py checks the forms agree; the tests of the
+# backend's choice (there and in test_config_versions.py) unset this.
+os.environ.setdefault("GAN_JAX_KERNEL_FORMS", "xla")
 
 import pytest  # noqa: E402
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from configs import dcgan_mnist, ring8
-from gan_jax import config_schema, provenance
+from gan_jax import backend, config_schema, provenance
 from gan_jax.evaluation.evaluate import evaluate_workdir
 from gan_jax.families import build_family
 from gan_jax.sample import write_samples
@@ -103,12 +103,15 @@ def test_an_oldest_workdir_resumes_evaluates_and_samples(tmp_path, data_dir):
   assert samples.shape == (8, 2) and np.isfinite(samples).all()
 
 
-def test_a_workdir_that_recorded_backend_choices_resumes_evaluates_and_samples(tmp_path,
-                                                                               data_dir):
+def test_a_workdir_that_recorded_backend_choices_resumes_evaluates_and_samples(
+    tmp_path, data_dir, monkeypatch):
   """A config.json from before gan_jax.backend (cpu_library_fusions and the
   DCGAN's kernel forms among the research keys, at values other than today's
   CPU choice): read without them, resumed by today's config, evaluated and
-  sampled; the environment record names the choice it resumed with."""
+  sampled; the environment record names the choice it resumed with. With
+  the backend's own choice (the suite forces XLA's forms), so the phase forms
+  train, resume, evaluate and sample here."""
+  monkeypatch.delenv(backend.KERNEL_FORMS_ENV)
   workdir = str(tmp_path / "run")
   config = dcgan_mnist.get_config("tiny")
   config.dataset.name = "blobs"

@@ -263,15 +263,27 @@ def test_phase_gradient_conv_initialises_as_conv():
   assert float(jnp.std(phase["params"]["Conv_1"]["kernel"])) > 0.01
 
 
+def test_the_environment_overrides_the_backends_forms(monkeypatch):
+  monkeypatch.setenv(backend.KERNEL_FORMS_ENV, "phase")
+  assert backend.kernel_form(backend.CONV, "gpu") == "phase"
+  assert conv_transpose_layer() is PhaseConvTranspose
+  monkeypatch.setenv(backend.KERNEL_FORMS_ENV, "xla")
+  assert backend.record("cpu")["kernel_forms"] == {"conv": "xla", "conv_transpose": "xla"}
+  monkeypatch.setenv(backend.KERNEL_FORMS_ENV, "fft")
+  with pytest.raises(ConfigError, match="GAN_JAX_KERNEL_FORMS='fft'.*xla, phase"):
+    conv_layer()
+
+
 def test_unknown_conv_implementation_is_a_config_error():
   with pytest.raises(ConfigError, match="phase, xla"):
     conv_layer("fft")
 
 
-def test_the_backend_chooses_the_forms_and_the_config_cannot_name_them():
+def test_the_backend_chooses_the_forms_and_the_config_cannot_name_them(monkeypatch):
   """Unset, a model's forms are gan_jax.backend's: on CPU the phase forms
   every shipped config named before, elsewhere XLA's own. No config entry
   holds them, and a model's config entry cannot set them."""
+  monkeypatch.delenv(backend.KERNEL_FORMS_ENV)
   assert jax.default_backend() == "cpu"
   assert conv_transpose_layer() is PhaseConvTranspose and conv_layer() is PhaseGradientConv
   assert backend.record()["kernel_forms"] == {"conv": "phase", "conv_transpose": "phase"}
