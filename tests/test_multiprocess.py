@@ -69,8 +69,8 @@ def _interrupt(workdir, send, after_step=0):
 @pytest.fixture(scope="module")
 def ring8_stopped_and_resumed(tmp_path_factory, ring8_arrays):
   """A ring8 run on 2 processes stopped twice by SIGTERM (first to process 1
-  alone, then to both 1.5 s apart), resumed to a few steps past the second
-  stop; and an uninterrupted 2-process run to the same step."""
+  alone, then, resumed, to both 1.5 s apart); and an uninterrupted 2-process
+  run to the second stop's step."""
   del ring8_arrays  # prepared before the processes start
   root = tmp_path_factory.mktemp("ring8_cluster")
   resumed = str(root / "resumed")
@@ -83,11 +83,9 @@ def ring8_stopped_and_resumed(tmp_path_factory, ring8_arrays):
 
   second = _interrupt(resumed, both_apart, after_step=first)
   assert second > first
-  final = second + 3
-  launch(*RING8_FLAGS, f"--workdir={resumed}", f"--config.num_train_steps={final}")
   straight = str(root / "straight")
-  launch(*RING8_FLAGS, f"--workdir={straight}", f"--config.num_train_steps={final}")
-  return straight, resumed, final, (first, second)
+  launch(*RING8_FLAGS, f"--workdir={straight}", f"--config.num_train_steps={second}")
+  return straight, resumed, second, (first, second)
 
 
 @pytest.mark.slow
@@ -96,7 +94,9 @@ def test_sigterm_anywhere_stops_every_process_at_one_step_and_resumes_bitwise(
   straight, resumed, final, _ = ring8_stopped_and_resumed
   assert Checkpointer(straight).all_steps() == [final]
   assert_same_checkpoints(straight, resumed)
-  assert losses(resumed) == losses(straight)
+  # The straight run also logs (and evaluates) its last step; a stop logs only on the grid.
+  before_final = lambda workdir: [row for row in losses(workdir) if row["step"] < final]
+  assert before_final(resumed) == before_final(straight) != []
 
 
 @pytest.mark.slow
@@ -135,11 +135,11 @@ def test_a_process_that_never_joins_fails_within_the_timeout(tmp_path):
   result = subprocess.run(
       [sys.executable, "-m", "gan_jax.main", *RING8_FLAGS, f"--workdir={tmp_path / 'w'}",
        "--distributed", f"--coordinator_address={address}", "--num_processes=2",
-       "--process_id=0", "--join_timeout_s=5"],
+       "--process_id=0", "--join_timeout_s=2"],
       cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
   assert result.returncode == 2
   last_line = result.stderr.strip().splitlines()[-1]
-  assert address in last_line and "within 5 s" in last_line, result.stderr[-2000:]
+  assert address in last_line and "within 2 s" in last_line, result.stderr[-2000:]
   assert time.time() - start < 60
   assert not os.path.exists(tmp_path / "w")
 
