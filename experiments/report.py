@@ -105,8 +105,14 @@ INCEPTION_METRICS = (("inception_fid", "Inception FID", ".2f"),
 
 def gan_vs_vae_table(results: Optional[dict] = None) -> str:
   results = results or load(f"{EXPERIMENTS}/gan_vs_vae.json")
-  metrics = IMAGE_METRICS + tuple(m for m in INCEPTION_METRICS
-                                  if all(m[0] in r for r in results.values()))
+  inception = tuple(m for m in INCEPTION_METRICS if all(m[0] in r for r in results.values()))
+  counts = {r.get("inception_num_samples", r["num_samples"]) for r in results.values()}
+  if inception and len(counts) > 1:
+    raise ReportError(f"gan_vs_vae: the rows' Inception metrics use {sorted(counts)} samples")
+  # The Inception metrics may use fewer samples than the classifier's: the label says so.
+  inception = tuple((key, f"{label} ({thousands(min(counts))})", spec)
+                    for key, label, spec in inception)
+  metrics = IMAGE_METRICS + inception
   header = ["model", "step", *(label for _, label, _ in metrics), "classifier score",
             "test −ELBO (nats)", "test IWAE k=100 (nats)"]
   rows = []
@@ -370,8 +376,12 @@ def glance_table() -> str:
   for name, r in gan_vs_vae.items():
     elbo = (f"; test −ELBO {r['test_negative_elbo']:.1f} nats"
             if "test_negative_elbo" in r else "")
+    inception = (f"; Inception FID {r['inception_fid']:.1f} (real data: "
+                 f"{r['floor/inception_fid']:.1f}, {r['inception_num_samples']:,} samples)"
+                 if "inception_fid" in r else "")
     rows.append([f"MNIST {name}, step {r['step']:,}, {r['num_samples']:,} samples",
-                 f"classifier-FID {r['fid']:.1f} (real data: {r['floor/fid']:.1f}){elbo}"])
+                 f"classifier-FID {r['fid']:.1f} (real data: {r['floor/fid']:.1f})"
+                 f"{inception}{elbo}"])
   default = stacked[STACKED_MNIST_DEFAULT, 0]
   rows.append([f"Stacked MNIST, `dcgan_stacked_mnist`, {default['step']:,} steps",
                f"{default['modes']:.0f} of 1000 modes, KL {default['reverse_kl']:.3f} "

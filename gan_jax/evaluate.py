@@ -35,6 +35,8 @@ def define_flags():
   flags.DEFINE_bool("inception", True, "Also standard FID/KID on the FID Inception (image "
                     "datasets; prepare its weights first). About 0.2-0.5 s per image on a "
                     "2-core CPU, the dataset's reference features cached after the first run.")
+  flags.DEFINE_integer("inception_samples", 0, "The Inception metrics on the first this many "
+                       "samples (0: all of them).", lower_bound=0)
 
 
 def main(argv):
@@ -43,7 +45,8 @@ def main(argv):
   multihost.join_from_flags()
   results = evaluate_workdir(FLAGS.workdir, step=FLAGS.step, num_samples=FLAGS.num_samples,
                              seed=FLAGS.seed, use_ema=FLAGS.use_ema,
-                             inception=FLAGS.inception)
+                             inception=FLAGS.inception,
+                             inception_samples=FLAGS.inception_samples)
   if multihost.is_first_process():
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2))
