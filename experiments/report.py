@@ -110,7 +110,7 @@ def gan_vs_vae_table(results: Optional[dict] = None) -> str:
   if inception and len(counts) > 1:
     raise ReportError(f"gan_vs_vae: the rows' Inception metrics use {sorted(counts)} samples")
   # The Inception metrics may use fewer samples than the classifier's: the label says so.
-  inception = tuple((key, f"{label} ({thousands(min(counts))})", spec)
+  inception = tuple((key, f"{label} ({thousands(next(iter(counts)))})", spec)
                     for key, label, spec in inception)
   metrics = IMAGE_METRICS + inception
   header = ["model", "step", *(label for _, label, _ in metrics), "classifier score",

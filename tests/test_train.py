@@ -34,12 +34,6 @@ def _tiny(num_steps=20, **overrides):
   return c
 
 
-def _main(workdir, *flags, check=True):
-  cmd = [sys.executable, "-m", "gan_jax.main", "--config=configs/ring8.py:tiny",
-         f"--workdir={workdir}", "--config.n_critic=2", *flags]
-  return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, check=check)
-
-
 def _losses(workdir):
   return [{k: v for k, v in row.items() if k != "steps_per_sec"}
           for row in read_metrics(workdir)]

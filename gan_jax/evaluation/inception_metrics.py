@@ -110,9 +110,9 @@ def _cached_longer_prefix(data_dir: str, dataset: str, split: str, count: int,
   if not directory.exists():
     return None
   for path in sorted(directory.glob(f"{dataset}-{split}-*.npz")):
-    longer = int(path.name[len(f"{dataset}-{split}-"):].split("-")[0])
-    if longer > count and path == split_stats_path(data_dir, dataset, split, longer,
-                                                   weights_sha256):
+    longer = path.name[len(f"{dataset}-{split}-"):].split("-")[0]
+    if (longer.isdigit() and int(longer) > count
+        and path == split_stats_path(data_dir, dataset, split, int(longer), weights_sha256)):
       feature_set = load_stats(path)
       if feature_set.features is not None:
         return feature_set
