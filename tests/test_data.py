@@ -97,3 +97,31 @@ def test_unknown_dataset_lists_valid_names():
   from gan_jax.registry import ConfigError
   with pytest.raises(ConfigError, match="grid25, mnist, normal1d, ring8"):
     DATASETS.get("ring9")
+
+
+def test_runs_launched_together_make_a_synthetic_dataset_once(tmp_path):
+  """A second launch that finds the dataset being made waits for it instead
+  of making it too (which raced TFDS's final rename and crashed one run)."""
+  import subprocess
+  import sys
+
+  data_dir = str(tmp_path)
+  spec = DATASETS.get("ring8")
+  child_code = (
+      "import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stderr)\n"
+      "from gan_jax.data import DATASETS; from gan_jax.data import pipeline\n"
+      f"pipeline.prepare_if_needed(DATASETS.get('ring8'), {data_dir!r})\n"
+      "print('READY')\n")
+  with pipeline_lib._exclusive_preparation(spec, data_dir):
+    # The child starts while this process holds the lock and has made nothing yet.
+    child = subprocess.Popen([sys.executable, "-c", child_code], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    with pytest.raises(subprocess.TimeoutExpired):
+      child.wait(timeout=3)  # blocked on the lock, not making its own copy
+    pipeline_lib.prepare(spec, data_dir)
+    made = (tmp_path / "ring8").stat().st_mtime_ns
+  stdout, stderr = child.communicate(timeout=60)
+  assert child.returncode == 0, stderr[-2000:]
+  assert stdout.strip() == "READY"
+  assert "Preparing dataset ring8" not in stderr  # found it prepared
+  assert (tmp_path / "ring8").stat().st_mtime_ns == made

@@ -21,6 +21,8 @@ the next batches onto the devices.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
@@ -126,17 +128,38 @@ def damaged_error(spec: DatasetSpec, data_dir: str, problem: str) -> DataDamaged
       f"{prepare_command(spec.name, data_dir, force=True)}")
 
 
+@contextlib.contextmanager
+def _exclusive_preparation(spec: DatasetSpec, data_dir: str):
+  """Holds `<data_dir>/.<name>.prepare.lock` (flock, blocking) where data_dir
+  is local, so that runs launched together make the dataset once: the others
+  wait, then find it prepared. The kernel drops the lock however its holder ends."""
+  if storage.is_uri(data_dir):
+    yield
+    return
+  os.makedirs(data_dir, exist_ok=True)
+  fd = os.open(os.path.join(data_dir, f".{spec.name}.prepare.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    yield
+  finally:
+    os.close(fd)  # releases the lock
+
+
 def prepare_if_needed(spec: DatasetSpec, data_dir: str) -> None:
   """Makes a dataset that can be made on the spot (synthetic) when missing,
-  and remakes it when damaged."""
-  problem = find_damage(spec, data_dir)
-  if problem is None and is_prepared(spec, data_dir):
+  and remakes it when damaged; one process at a time per data dir."""
+  if find_damage(spec, data_dir) is None and is_prepared(spec, data_dir):
     return
-  if problem is not None:
-    log.warning("Dataset %s is damaged (%s); making it again.", spec.name, problem)
-  else:
-    log.info("Preparing dataset %s in %s", spec.name, data_dir)
-  prepare(spec, data_dir, force=problem is not None)
+  with _exclusive_preparation(spec, data_dir):
+    # Looked at again under the lock: another launch may have just made it.
+    problem = find_damage(spec, data_dir)
+    if problem is None and is_prepared(spec, data_dir):
+      return
+    if problem is not None:
+      log.warning("Dataset %s is damaged (%s); making it again.", spec.name, problem)
+    else:
+      log.info("Preparing dataset %s in %s", spec.name, data_dir)
+    prepare(spec, data_dir, force=problem is not None)
 
 
 def _require_tensorflow(spec: DatasetSpec) -> None:
