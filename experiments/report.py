@@ -453,10 +453,29 @@ def seeds_table() -> str:
                    "speed-up", "load average before / after"], rows, "lrrrrrr")
 
 
+def precision_ring8_table(results: Optional[dict] = None) -> str:
+  results = results or load(f"{EXPERIMENTS}/precision_ring8.json")
+  rows = []
+  for dtype, runs in results["runs"].items():
+    quality = [r["high_quality_fraction"] for r in runs]
+    mean, se = mean_and_standard_error(quality)
+    rows.append([dtype, seed_range([r["seed"] for r in runs]),
+                 thousands(results["num_train_steps"]),
+                 f"{sum(r['modes'] == 8 for r in runs)}/{len(runs)}",
+                 format_mean_se(mean, se, ".3f"), f"{min(quality):.3f}",
+                 " ".join(f"{q:.2f}" for q in quality)])
+  cpu = results["cpu"]
+  return markdown(["compute", "seeds", "steps", "seeds with 8/8 modes", "high-quality fraction",
+                   "lowest", "per seed"], rows, "llrrrrl") + (
+      f"\n\n{cpu['model']}, AVX512_BF16 {'yes' if cpu['avx512_bf16'] else 'no'}, "
+      f"AMX-BF16 {'yes' if cpu['amx_bf16'] else 'no'}.")
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "glance": glance_table,
     "classifiers": classifiers_table,
     "mixtures": mixtures_table,
+    "precision_ring8": precision_ring8_table,
     "gan_vs_vae": gan_vs_vae_table,
     "mnist_losses": mnist_losses_table,
     "stacked_mnist": stacked_mnist_table,

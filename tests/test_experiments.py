@@ -100,7 +100,7 @@ def test_every_experiment_imports_without_defining_flags():
   """Run as `python -m experiments.NAME`: importable from the repository root
   with no path edits, and their flags only defined under __main__."""
   import importlib
-  for name in ("mixtures", "mnist_losses", "gan_vs_vae", "stacked_mnist",
+  for name in ("mixtures", "mnist_losses", "gan_vs_vae", "stacked_mnist", "precision_ring8",
                "dcgan_mnist_sweep", "report", "summary", "sweep"):
     importlib.import_module(f"experiments.{name}")
   defined_by = flags.FLAGS.flags_by_module_dict()
