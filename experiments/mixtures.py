@@ -81,10 +81,11 @@ def merge_runs(results: dict, other: dict) -> None:
 
 
 def train_and_record(runs: list[dict], config, workdir: str,
-                     train=train_and_evaluate) -> list[str]:
+                     train=train_and_evaluate) -> tuple[list[str], bool]:
   """Trains the seeds of `config` as one job and puts each finished seed's
   row into `runs` (replacing its old row); a seed that stopped before its
-  last step is left out, and named with the reason in the returned list."""
+  last step is left out, and named with the reason in the returned list.
+  Also returns whether the job reached its last step (not stopped by a signal)."""
   start = time.time()
   result = train(config, workdir)
   seconds = (time.time() - start) / config.num_seeds
@@ -101,7 +102,7 @@ def train_and_record(runs: list[dict], config, workdir: str,
                  "step": result["step"], **{k: v for k, v in row.items()
                                             if k not in ("seed", "seed_index", "step")}})
   runs.sort(key=lambda r: r["seed"])
-  return stopped
+  return stopped, result["step"] >= config.num_train_steps
 
 
 def main(argv):
@@ -119,23 +120,25 @@ def main(argv):
     summary.write_json(FLAGS.output, {"results": results})
   seeds = [int(s) for s in FLAGS.only_seeds] if FLAGS.only_seeds else range(FLAGS.seeds)
   unfinished = []
-  for dataset in FLAGS.datasets:
-    for loss in losses:
-      runs = results.setdefault(dataset, {}).setdefault(loss, [])
-      missing = [s for s in seeds if FLAGS.rerun or not any(r["seed"] == s for r in runs)]
-      if not missing:
-        continue
-      first, last = min(missing), max(missing)
-      config = run_config(dataset, loss, first, last - first + 1)
-      workdir = os.path.join(FLAGS.workdir_root, f"{dataset}-{loss}-seeds{first}-{last}")
-      if FLAGS.rerun:
-        shutil.rmtree(workdir, ignore_errors=True)
-      stopped = train_and_record(runs, config, workdir)
-      unfinished.extend(f"{dataset} {loss} {reason}" for reason in stopped)
-      summary.write_json(FLAGS.output, {"results": results})
-      for row in runs:
-        if first <= row["seed"] <= last:
-          print(f"{dataset} {loss} seed {row['seed']}: {row}", flush=True)
+  for dataset, loss in [(dataset, loss) for dataset in FLAGS.datasets for loss in losses]:
+    runs = results.setdefault(dataset, {}).setdefault(loss, [])
+    missing = [s for s in seeds if FLAGS.rerun or not any(r["seed"] == s for r in runs)]
+    if not missing:
+      continue
+    first, last = min(missing), max(missing)
+    config = run_config(dataset, loss, first, last - first + 1)
+    workdir = os.path.join(FLAGS.workdir_root, f"{dataset}-{loss}-seeds{first}-{last}")
+    if FLAGS.rerun:
+      shutil.rmtree(workdir, ignore_errors=True)
+    stopped, job_finished = train_and_record(runs, config, workdir)
+    unfinished.extend(f"{dataset} {loss} {reason}" for reason in stopped)
+    summary.write_json(FLAGS.output, {"results": results})
+    for row in runs:
+      if first <= row["seed"] <= last:
+        print(f"{dataset} {loss} seed {row['seed']}: {row}", flush=True)
+    if not job_finished:  # SIGTERM or Ctrl-C stopped it: the command stops too
+      unfinished.append("the command itself (run it again without --rerun to go on)")
+      break
   print(report.mixtures_table({"results": results}))
   if unfinished:
     print("not recorded, stopped before their last step: " + "; ".join(unfinished),

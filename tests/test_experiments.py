@@ -71,12 +71,12 @@ def test_a_stopped_mixture_run_is_not_recorded():
   runs = [{"seed": 3}, old_row]
   stopped = mixtures.train_and_record(runs, mixtures_config(config, 4, 1), "unused",
                                       train=lambda config, workdir: {"step": 68})
-  assert stopped == ["seed 4 (stopped at step 68 of 100)"]
+  assert stopped == (["seed 4 (stopped at step 68 of 100)"], False)  # the job stopped
   assert runs == [{"seed": 3}, old_row]
   # A finished rerun replaces the seed's row.
   finished = {"step": 100, "modes": 25}
   assert mixtures.train_and_record(runs, mixtures_config(config, 4, 1), "unused",
-                                   train=lambda config, workdir: finished) == []
+                                   train=lambda config, workdir: finished) == ([], True)
   assert [r["seed"] for r in runs] == [3, 4]
   assert runs[1]["modes"] == 25 and runs[1]["num_train_steps"] == 100
   # A job of three seeds: the diverged one (frozen) is left out, the others recorded.
@@ -85,8 +85,8 @@ def test_a_stopped_mixture_run_is_not_recorded():
                                  "diverged_at_step": 57},
                                 {"seed": 6, "seed_index": 2, "modes": 23}]}
   assert mixtures.train_and_record(runs, mixtures_config(config, 4, 3), "unused",
-                                   train=lambda config, workdir: job) == [
-                                       "seed 5 (stopped at step 57 of 100)"]
+                                   train=lambda config, workdir: job) == (
+                                       ["seed 5 (stopped at step 57 of 100)"], True)
   assert [(r["seed"], r.get("modes")) for r in runs] == [(3, None), (4, 24), (6, 23)]
   assert runs[1]["step"] == 100 and "seed_index" not in runs[1]
 
