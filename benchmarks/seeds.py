@@ -11,6 +11,13 @@ each start with an empty compilation cache of their own, and the separate
 runs share theirs (the second run onwards reuses the first's programs, the
 most they could). Records the load average before and after: the machine is
 shared, so compare the two sides of one case, measured minutes apart.
+
+Then, in this process, the step alone (`step`): the compiled train step for
+one seed and for N, fed one fixed random batch, timed in alternation (best
+of three rounds), with XLA's FLOP count per step, the rate it reached
+against the float32 matmul peak measured beside it, and how many cores were
+busy. This says what bounds the step: a step bound by dispatch would run N
+seeds in about the time of one.
 """
 
 from __future__ import annotations
@@ -24,19 +31,25 @@ import sys
 import tempfile
 import time
 
-from absl import app, flags
+import argparse
+import resource
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
 # config file, seeds, the config's own step count unless --steps says otherwise.
 CASES = {
     "ring8": ("configs/ring8.py", 5),
     "dcgan_mnist": ("configs/dcgan_mnist.py", 3),
 }
 
-FLAGS = flags.FLAGS
-flags.DEFINE_list("cases", list(CASES), f"Cases to run: {', '.join(CASES)}.")
-flags.DEFINE_list("steps", [], "CASE:STEPS overrides of the configs' num_train_steps.")
-flags.DEFINE_string("output", "benchmarks/results/seeds.json", "Results JSON.")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--cases", default=",".join(CASES), help=f"Cases to run: {', '.join(CASES)}.")
+  parser.add_argument("--steps", default="", help="CASE:STEPS,... overrides of num_train_steps.")
+  parser.add_argument("--output", default="benchmarks/results/seeds.json", help="Results JSON.")
+  return parser.parse_args(argv)
 
 
 def timed_run(config: str, workdir: str, cache: str, overrides: list[str]) -> float:
@@ -67,27 +80,100 @@ def run_case(name: str, steps: int | None, scratch: str) -> dict:
           "load_after": os.getloadavg()}
 
 
-def main(argv):
-  del argv
-  steps = dict(entry.split(":") for entry in FLAGS.steps)
-  unknown = sorted(set(FLAGS.cases) - set(CASES))
+def compiled_step(config_path: str, num_seeds: int):
+  """(step, state, batches) of the config's train step for `num_seeds`, with
+  one fixed batch of random data of the dataset's shape."""
+  import importlib
+
+  import jax
+  import numpy as np
+
+  from gan_jax import seeds
+  from gan_jax.data import dataset_spec
+  from gan_jax.families import build_family
+  from gan_jax.sharding import make_mesh
+  from gan_jax.step import make_train_step
+
+  module = os.path.splitext(config_path)[0].replace("/", ".")  # configs/ring8.py -> configs.ring8
+  config = importlib.import_module(module).get_config()
+  config.num_seeds = num_seeds
+  spec = dataset_spec(config)
+  family = build_family(config, spec.example_shape)
+  state = jax.jit(lambda: seeds.create_state(family, config))()
+  shape = ((num_seeds,) if num_seeds > 1 else ()) + (
+      family.batches_per_step, config.batch_size, *spec.example_shape)
+  batches = {"x": np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)}
+  if family.num_classes:
+    batches["label"] = np.zeros(shape[:-len(spec.example_shape)], np.int32)
+  batches = jax.device_put(batches)  # on the device once, as the pipeline leaves them
+  step = make_train_step(family, make_mesh(), num_seeds=num_seeds)
+  state, _ = step(state, batches)  # compiles
+  jax.block_until_ready(state)
+  return step, state, batches
+
+
+def measure_step(name: str, steps_per_round: int = 200, rounds: int = 3) -> dict:
+  """Seconds per step for one seed and for the case's N, best of `rounds`
+  alternating rounds; FLOP/step from XLA; cores busy = CPU time / wall."""
+  import jax
+
+  from benchmarks.step_suite import matmul_peak_flops
+
+  config, num_seeds = CASES[name]
+  runs = {n: list(compiled_step(config, n)) for n in (1, num_seeds)}
+  best = {n: float("inf") for n in runs}
+  busy = {}
+  for _ in range(rounds):
+    for n, run in runs.items():
+      step, state, batches = run
+      usage = resource.getrusage(resource.RUSAGE_SELF)
+      start = time.perf_counter()
+      for _ in range(steps_per_round):
+        state, _ = step(state, batches)
+      jax.block_until_ready(state)
+      wall = time.perf_counter() - start
+      after = resource.getrusage(resource.RUSAGE_SELF)
+      run[1] = state
+      if wall / steps_per_round < best[n]:
+        best[n] = wall / steps_per_round
+        busy[n] = (after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime) / wall
+  peak = max(matmul_peak_flops() for _ in range(2))
+  record = {"matmul_peak_gflops": peak / 1e9}
+  for n, (step, state, batches) in runs.items():
+    analysis = step.lower(state, batches).compile().cost_analysis()
+    flops = float((analysis[0] if isinstance(analysis, list) else analysis)["flops"])
+    record[f"seeds_{n}"] = {"seconds_per_step": best[n], "mflop_per_step": flops / 1e6,
+                            "share_of_peak": flops / best[n] / peak, "cores_busy": busy[n]}
+  record["step_time_ratio"] = best[num_seeds] / best[1]
+  return record
+
+
+def main():
+  args = parse_args()
+  cases = [name for name in args.cases.split(",") if name]
+  steps = dict(entry.split(":") for entry in args.steps.split(",") if entry)
+  unknown = sorted(set(cases) - set(CASES))
   if unknown:
     sys.exit(f"unknown case(s) {unknown}; valid: {', '.join(CASES)}")
-  results = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                         "python": platform.python_version()}, "cases": {}}
+  from gan_jax.provenance import environment
+
+  results = {"machine": {"platform": platform.platform(), "cpu": environment()["cpu"],
+                         "cpus": os.cpu_count(), "python": platform.python_version()},
+             "cases": {}}
   scratch = tempfile.mkdtemp(prefix="seeds_benchmark_")
   try:
-    for name in FLAGS.cases:
+    for name in cases:
       case_steps = int(steps[name]) if name in steps else None
       results["cases"][name] = run_case(name, case_steps, scratch)
+      results["cases"][name]["step"] = measure_step(name)
       print(name, json.dumps(results["cases"][name]), flush=True)
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
-  os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-  with open(FLAGS.output, "w") as f:
+  os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+  with open(args.output, "w") as f:
     json.dump(results, f, indent=2)
     f.write("\n")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  main()

@@ -444,13 +444,21 @@ def pod_rehearsal_table() -> str:
 
 
 def seeds_table() -> str:
-  cases = load(f"{BENCHMARKS}/seeds.json")["cases"]
-  rows = [[name, str(c["num_seeds"]), thousands(c["num_train_steps"]),
-           f"{c['job_seconds']:.0f}", f"{sum(c['single_seconds']):.0f}",
-           f"{c['speedup']:.1f}×", f"{c['load_before'][0]:.1f} / {c['load_after'][0]:.1f}"]
-          for name, c in cases.items()]
-  return markdown(["case", "seeds", "steps", "one job (s)", "one run per seed (s)",
-                   "speed-up", "load average before / after"], rows, "lrrrrrr")
+  results = load(f"{BENCHMARKS}/seeds.json")
+  rows = []
+  for name, c in results["cases"].items():
+    one, many = c["step"]["seeds_1"], c["step"][f"seeds_{c['num_seeds']}"]
+    rows.append([name, str(c["num_seeds"]), thousands(c["num_train_steps"]),
+                 f"{c['job_seconds']:.0f}", f"{sum(c['single_seconds']):.0f}",
+                 f"{c['speedup']:.1f}×",
+                 f"{one['seconds_per_step'] * 1e3:.2f} / {many['seconds_per_step'] * 1e3:.2f}",
+                 f"{one['share_of_peak']:.0%} / {many['share_of_peak']:.0%}",
+                 f"{one['cores_busy']:.1f} / {many['cores_busy']:.1f}",
+                 f"{c['load_before'][0]:.1f} / {c['load_after'][0]:.1f}"])
+  return markdown(["case", "seeds N", "steps", "one job (s)", "one run per seed (s)",
+                   "speed-up", "step ms, 1 / N seeds", "matmul peak, 1 / N",
+                   "cores busy, 1 / N", "load average before / after"],
+                  rows, "lrrrrrrrrr") + f"\n\n{results['machine']['cpu']}, {results['machine']['cpus']} cores."
 
 
 def precision_ring8_table(results: Optional[dict] = None) -> str:
