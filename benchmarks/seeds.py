@@ -22,26 +22,37 @@ seeds in about the time of one.
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
-import argparse
-import resource
+import jax
+import numpy as np
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
+
+from benchmarks.step_suite import matmul_peak_flops  # noqa: E402
+from gan_jax import seeds  # noqa: E402
+from gan_jax.data import dataset_spec  # noqa: E402
+from gan_jax.families import build_family  # noqa: E402
+from gan_jax.provenance import environment  # noqa: E402
+from gan_jax.sharding import make_mesh  # noqa: E402
+from gan_jax.step import make_train_step  # noqa: E402
+
 # config file, seeds, the config's own step count unless --steps says otherwise.
 CASES = {
     "ring8": ("configs/ring8.py", 5),
     "dcgan_mnist": ("configs/dcgan_mnist.py", 3),
 }
-
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -83,17 +94,6 @@ def run_case(name: str, steps: int | None, scratch: str) -> dict:
 def compiled_step(config_path: str, num_seeds: int):
   """(step, state, batches) of the config's train step for `num_seeds`, with
   one fixed batch of random data of the dataset's shape."""
-  import importlib
-
-  import jax
-  import numpy as np
-
-  from gan_jax import seeds
-  from gan_jax.data import dataset_spec
-  from gan_jax.families import build_family
-  from gan_jax.sharding import make_mesh
-  from gan_jax.step import make_train_step
-
   module = os.path.splitext(config_path)[0].replace("/", ".")  # configs/ring8.py -> configs.ring8
   config = importlib.import_module(module).get_config()
   config.num_seeds = num_seeds
@@ -115,10 +115,6 @@ def compiled_step(config_path: str, num_seeds: int):
 def measure_step(name: str, steps_per_round: int = 200, rounds: int = 3) -> dict:
   """Seconds per step for one seed and for the case's N, best of `rounds`
   alternating rounds; FLOP/step from XLA; cores busy = CPU time / wall."""
-  import jax
-
-  from benchmarks.step_suite import matmul_peak_flops
-
   config, num_seeds = CASES[name]
   runs = {n: list(compiled_step(config, n)) for n in (1, num_seeds)}
   best = {n: float("inf") for n in runs}
@@ -155,8 +151,6 @@ def main():
   unknown = sorted(set(cases) - set(CASES))
   if unknown:
     sys.exit(f"unknown case(s) {unknown}; valid: {', '.join(CASES)}")
-  from gan_jax.provenance import environment
-
   results = {"machine": {"platform": platform.platform(), "cpu": environment()["cpu"],
                          "cpus": os.cpu_count(), "python": platform.python_version()},
              "cases": {}}

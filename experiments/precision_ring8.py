@@ -3,8 +3,8 @@ budget (tests/test_precision.py: 3,000 steps, the rates decayed over them):
 
     python -m experiments.precision_ring8 [--seeds=10] [--num_train_steps=3000]
 
-Each dtype is one job of all its seeds (resumed where its workdir holds one) (config num_seeds) from
-configs/ring8.py with only the steps, the dtype and the seeds changed, on one
+Each dtype is one job of all its seeds (config num_seeds; resumed where its
+workdir holds one) from configs/ring8.py with only the steps, the dtype and the seeds changed, on one
 device. Writes experiments/results/precision_ring8.json with each seed's
 modes and high-quality fraction and the CPU they ran on (its model and
 whether it has AVX512_BF16: the precision test runs on CPUs with and
@@ -22,7 +22,7 @@ from absl import app, flags
 
 from configs import ring8
 from experiments import report, summary
-from gan_jax import compilation_cache
+from gan_jax import compilation_cache, provenance
 from gan_jax.train import train_and_evaluate
 
 FLAGS = flags.FLAGS
@@ -46,39 +46,22 @@ def run_config(compute_dtype: str, num_seeds: int, steps: int):
   return config
 
 
-def cpu_description() -> dict:
-  model, flags_line = "unknown", ""
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          model = line.split(":", 1)[1].strip()
-        elif line.startswith("flags"):
-          flags_line = line
-  except OSError:
-    pass
-  cpu_flags = set(flags_line.split())
-  return {"model": model, "avx2": "avx2" in cpu_flags, "avx512_bf16": "avx512_bf16" in cpu_flags,
-          "amx_bf16": "amx_bf16" in cpu_flags}
-
-
 def main(argv):
   del argv
   compilation_cache.enable()
-  results = {"cpu": cpu_description(), "num_train_steps": FLAGS.num_train_steps, "runs": {}}
+  results = {"cpu": provenance.cpu_features(), "num_train_steps": FLAGS.num_train_steps, "runs": {}}
   for dtype in DTYPES:
     config = run_config(dtype, FLAGS.seeds, FLAGS.num_train_steps)
     workdir = os.path.join(FLAGS.workdir_root, dtype)
     result = train_and_evaluate(config, workdir)  # resumes; returns at once when finished
     if result["step"] < config.num_train_steps:
       sys.exit(f"{workdir} stopped at step {result['step']}; not recorded")
-    rows = [{"seed": row["seed"], "modes": row["modes"],
-             "high_quality_fraction": row["high_quality_fraction"]}
-            for row in result["seeds"]]
     frozen = [row["seed"] for row in result["seeds"] if "diverged_at_step" in row]
     if frozen:
       sys.exit(f"{dtype}: seeds {frozen} diverged; not recorded")
-    results["runs"][dtype] = rows
+    results["runs"][dtype] = [{"seed": row["seed"], "modes": row["modes"],
+                               "high_quality_fraction": row["high_quality_fraction"]}
+                              for row in result["seeds"]]
   summary.write_json(FLAGS.output, results)
   print(report.precision_ring8_table(results))
 

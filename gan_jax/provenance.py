@@ -119,15 +119,28 @@ def load_config(workdir) -> ml_collections.ConfigDict:
   return read_config(epath.Path(workdir) / CONFIG_FILE)
 
 
-def _cpu_model() -> str:
+def _cpu_info_line(key: str) -> str:
+  """The value of /proc/cpuinfo's first `key` line; "" where there is none."""
   try:
     with open("/proc/cpuinfo") as f:
       for line in f:
-        if line.startswith("model name"):
+        if line.startswith(key):
           return line.split(":", 1)[1].strip()
   except OSError:
     pass
-  return platform.processor() or platform.machine()
+  return ""
+
+
+def _cpu_model() -> str:
+  return _cpu_info_line("model name") or platform.processor() or platform.machine()
+
+
+def cpu_features() -> dict:
+  """The CPU's model and the vector extensions that change float round-off
+  (bf16 dots): what a precision result depends on."""
+  flags = set(_cpu_info_line("flags").split())
+  return {"model": _cpu_model(), "avx2": "avx2" in flags,
+          "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags}
 
 
 def environment(plugin_names: str = "") -> dict:
