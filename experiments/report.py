@@ -461,23 +461,30 @@ def seeds_table() -> str:
                   rows, "lrrrrrrrrr") + f"\n\n{results['machine']['cpu']}, {results['machine']['cpus']} cores."
 
 
+# gan_jax.backend's CPU library fusion choices, as the precision table names them.
+CPU_KERNELS = {"none": "XLA's own", "dots": "YNNPACK dots", "xla_default": "YNNPACK (XLA's default)"}
+
+
+def cpu_label(cpu: dict) -> str:
+  extensions = [name for key, name in (("avx512_bf16", "AVX512_BF16"), ("amx_bf16", "AMX-BF16"))
+                if cpu[key]]
+  return f"{cpu['model']} ({', '.join(extensions) or 'no bf16 extensions'})"
+
+
 def precision_ring8_table(results: Optional[dict] = None) -> str:
   results = results or load(f"{EXPERIMENTS}/precision_ring8.json")
   rows = []
-  for dtype, runs in results["runs"].items():
-    quality = [r["high_quality_fraction"] for r in runs]
-    mean, se = mean_and_standard_error(quality)
-    rows.append([dtype, seed_range([r["seed"] for r in runs]),
-                 thousands(results["num_train_steps"]),
-                 f"{sum(r['modes'] == 8 for r in runs)}/{len(runs)}",
-                 format_mean_se(mean, se, ".3f"), f"{min(quality):.3f}",
-                 " ".join(f"{q:.2f}" for q in quality)])
-  cpu = results["cpu"]
-  return markdown(["compute", "seeds", "steps", "seeds with 8/8 modes", "high-quality fraction",
-                   "lowest", "per seed"], rows, "llrrrrl") + (
-      f"\n\n{cpu['model']}, AVX512_BF16 {'yes' if cpu['avx512_bf16'] else 'no'}, "
-      f"AMX-BF16 {'yes' if cpu['amx_bf16'] else 'no'}.")
-
+  for machine in results["machines"]:
+    for dtype, runs in machine["runs"].items():
+      quality = [r["high_quality_fraction"] for r in runs]
+      mean, se = mean_and_standard_error(quality)
+      rows.append([cpu_label(machine["cpu"]), CPU_KERNELS[machine["cpu_library_fusions"]], dtype, seed_range([r["seed"] for r in runs]),
+                   thousands(machine["num_train_steps"]),
+                   f"{sum(r['modes'] == 8 for r in runs)}/{len(runs)}",
+                   format_mean_se(mean, se, ".3f"), f"{min(quality):.3f}",
+                   " ".join(f"{q:.2f}" for q in quality)])
+  return markdown(["CPU", "kernels", "compute", "seeds", "steps", "seeds with 8/8 modes",
+                   "high-quality fraction", "lowest", "per seed"], rows, "llllrrrrl")
 
 TABLES: dict[str, Callable[[], str]] = {
     "glance": glance_table,

@@ -7,7 +7,9 @@ see `gan_jax.provenance`) beside the XLA flags, and never in `config.json`.
   convolution kernels made the DCGAN step 1.4-1.6x slower than XLA's own, which
   were also as fast as YNNPACK dots for the DCGAN and 1.34x faster for the 2-D
   MLP GAN (benchmarks/step_suite.py). So on CPU the step keeps every op on
-  XLA's own kernels.
+  XLA's own kernels. $GAN_JAX_CPU_LIBRARY_FUSIONS (a key of
+  `CPU_LIBRARY_FUSIONS`) overrides the choice, to compare a run's numerics
+  on the library's kernels (experiments/precision_ring8.py).
 * Kernel forms of the stride-2 (transposed) convolutions: "xla" (`nn.Conv`,
   `nn.ConvTranspose`) or "phase" (`gan_jax.models.transposed_conv`), the same
   function on the same parameters. The phase forms made the DCGAN step 2.5-2.9x
@@ -40,6 +42,7 @@ CPU_LIBRARY_FUSIONS = {
     "xla_default": None,
 }
 CPU_LIBRARY_FUSIONS_CHOSEN = "none"
+CPU_LIBRARY_FUSIONS_ENV = "GAN_JAX_CPU_LIBRARY_FUSIONS"
 
 # The two kernel kinds a model may build, and their forms.
 CONV = "conv"  # a stride-2 convolution (discriminators, encoders)
@@ -56,9 +59,19 @@ def cpu_compiler_options(library_fusions: str) -> dict:
   return {} if fusion_types is None else {"xla_cpu_experimental_ynn_fusion_type": fusion_types}
 
 
+def cpu_library_fusions() -> str:
+  """What XLA:CPU hands YNNPACK: the backend's choice unless the environment
+  names another."""
+  forced = os.environ.get(CPU_LIBRARY_FUSIONS_ENV)
+  if forced and forced not in CPU_LIBRARY_FUSIONS:
+    raise ConfigError(f"${CPU_LIBRARY_FUSIONS_ENV}={forced!r} is no library fusion "
+                      f"choice; valid: {', '.join(CPU_LIBRARY_FUSIONS)}.")
+  return forced or CPU_LIBRARY_FUSIONS_CHOSEN
+
+
 def compiler_options(platform: str) -> dict:
   """The options every compilation of the step on `platform` gets."""
-  return cpu_compiler_options(CPU_LIBRARY_FUSIONS_CHOSEN) if platform == "cpu" else {}
+  return cpu_compiler_options(cpu_library_fusions()) if platform == "cpu" else {}
 
 
 def mesh_platform(mesh) -> str:

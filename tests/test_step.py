@@ -231,6 +231,21 @@ def test_adam_update_is_what_optax_computes():
     np.testing.assert_array_equal(a, b)
 
 
+def test_the_environment_overrides_the_cpu_library_fusions(monkeypatch):
+  from gan_jax import backend
+  from gan_jax.registry import ConfigError
+
+  monkeypatch.delenv(backend.CPU_LIBRARY_FUSIONS_ENV, raising=False)
+  assert backend.compiler_options("cpu") == {"xla_cpu_experimental_ynn_fusion_type": ""}
+  monkeypatch.setenv(backend.CPU_LIBRARY_FUSIONS_ENV, "xla_default")
+  assert backend.compiler_options("cpu") == {}  # the option left to XLA
+  assert backend.record("cpu")["compiler_options"] == {}  # and recorded so
+  assert backend.compiler_options("gpu") == {}
+  monkeypatch.setenv(backend.CPU_LIBRARY_FUSIONS_ENV, "all")
+  with pytest.raises(ConfigError, match="valid: none, dots, xla_default"):
+    backend.compiler_options("cpu")
+
+
 @pytest.mark.slow
 def test_the_cpu_compiler_options_take_effect_and_change_only_round_off():
   """The step compiled with gan_jax.backend's CPU options (XLA's own kernels)
