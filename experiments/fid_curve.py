@@ -15,23 +15,29 @@ between logged rows, so an evaluation's time is the clock at its step.
 
 from __future__ import annotations
 
-import json
 import os
 
 from absl import app, flags
 
+from gan_jax.metric_writer import read_metrics
+
 FLAGS = flags.FLAGS
 
 
-def fid_against_minutes(workdir: str) -> tuple[list[float], list[float], list[int]]:
-  """(minutes, FID, step) at each evaluation of the run in `workdir`."""
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    rows = [json.loads(line) for line in f]
+def training_clock(rows: list[dict]) -> dict[int, float]:
+  """Seconds since the training loop started, at each logged step."""
   seconds, last_step, clock = 0.0, 0, {}
   for row in sorted((r for r in rows if "steps_per_sec" in r), key=lambda r: r["step"]):
     seconds += (row["step"] - last_step) / row["steps_per_sec"]
     last_step = row["step"]
     clock[row["step"]] = seconds
+  return clock
+
+
+def fid_against_minutes(workdir: str) -> tuple[list[float], list[float], list[int]]:
+  """(minutes, FID, step) at each evaluation of the run in `workdir`."""
+  rows = read_metrics(workdir)
+  clock = training_clock(rows)
   points = sorted((r["step"], r["eval/fid"]) for r in rows if "eval/fid" in r)
   missing = [step for step, _ in points if step not in clock]
   if missing:

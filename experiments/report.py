@@ -129,6 +129,33 @@ def gan_vs_vae_table(results: Optional[dict] = None) -> str:
   return markdown(header, rows, "lr" + "r" * (len(header) - 2))
 
 
+def emoji_table(results: Optional[dict] = None) -> str:
+  """experiments/emoji.py's runs: Inception FID/KID on the test emoji, with
+  the real-vs-real floor and the training wall-clock."""
+  results = results or load(f"{EXPERIMENTS}/emoji.json")
+  header = ["run", "steps", "training min (CPU)", "samples", "Inception FID", "Inception KID",
+            "precision", "recall"]
+
+  def scores(r, prefix=""):
+    # Subsets as large as both sets are all the whole sets: no subsampling error.
+    whole = r["inception_kid_subset_size"] >= r["inception_num_samples"]
+    spread = "" if whole else f" ± {r[prefix + 'inception_kid_se']:.4f}"
+    return [f"{r[prefix + 'inception_fid']:.1f}",
+            f"{r[prefix + 'inception_kid']:.4f}{spread}",
+            f"{r[prefix + 'inception_precision']:.3f}", f"{r[prefix + 'inception_recall']:.3f}"]
+
+  rows = []
+  for size, r in results.items():
+    if r["step"] < r["num_train_steps"]:
+      raise ReportError(f"emoji {size}: stopped at step {r['step']} of {r['num_train_steps']}")
+    rows.append([f"`{r['config']}`", thousands(r["step"]),
+                 f"{r['training_minutes']:.0f} ({cpu_label(r['cpu'])})",
+                 str(r["inception_num_samples"]), *scores(r)])
+    rows.append([f"real train vs test (floor for {size})", "–", "–",
+                 str(r["inception_num_samples"]), *scores(r, "floor/")])
+  return markdown(header, rows, "lrlrrrrr")
+
+
 MNIST_LOSS_LABELS = {"non-saturating": "non-saturating", "hinge": "hinge",
                      "least": "least squares", "wgan-gp": "WGAN-GP (λ = 10, no BN in D)"}
 
@@ -382,6 +409,11 @@ def glance_table() -> str:
     rows.append([f"MNIST {name}, step {r['step']:,}, {r['num_samples']:,} samples",
                  f"classifier-FID {r['fid']:.1f} (real data: {r['floor/fid']:.1f})"
                  f"{inception}{elbo}"])
+  for r in load(f"{EXPERIMENTS}/emoji.json").values():
+    rows.append([f"Colour emoji, `{r['config'][len('configs/'):-len('.py')]}`, "
+                 f"{r['step']:,} steps, {r['inception_num_samples']} samples",
+                 f"Inception FID {r['inception_fid']:.1f}, KID {r['inception_kid']:.3f} "
+                 f"(real data: {r['floor/inception_fid']:.1f}, {r['floor/inception_kid']:.3f})"])
   default = stacked[STACKED_MNIST_DEFAULT, 0]
   rows.append([f"Stacked MNIST, `dcgan_stacked_mnist`, {default['step']:,} steps",
                f"{default['modes']:.0f} of 1000 modes, KL {default['reverse_kl']:.3f} "
@@ -492,6 +524,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "mixtures": mixtures_table,
     "precision_ring8": precision_ring8_table,
     "gan_vs_vae": gan_vs_vae_table,
+    "emoji": emoji_table,
     "mnist_losses": mnist_losses_table,
     "stacked_mnist": stacked_mnist_table,
     "dcgan_sweep": dcgan_sweep_table,

@@ -101,7 +101,7 @@ def test_every_experiment_imports_without_defining_flags():
   with no path edits, and their flags only defined under __main__."""
   import importlib
   for name in ("mixtures", "mnist_losses", "gan_vs_vae", "stacked_mnist", "precision_ring8",
-               "dcgan_mnist_sweep", "report", "summary", "sweep"):
+               "dcgan_mnist_sweep", "emoji", "fid_curve", "report", "summary", "sweep"):
     importlib.import_module(f"experiments.{name}")
   defined_by = flags.FLAGS.flags_by_module_dict()
   assert not [module for module in defined_by if module.startswith("experiments")]

@@ -49,6 +49,29 @@ def test_a_run_stopped_before_its_last_step_cannot_back_a_table():
     report.mixtures_table(mixture_results(7))
 
 
+def emoji_results(step, kid_subset_size=100):
+  scores = {"inception_fid": 60.0, "inception_kid": 0.05, "inception_kid_se": 0.002,
+            "inception_precision": 0.5, "inception_recall": 0.25}
+  cpu = {"model": "Some CPU", "avx512_bf16": True, "amx_bf16": False}
+  return {"small": {"config": "configs/dcgan_emoji_small.py", "step": step,
+                    "num_train_steps": 10, "training_minutes": 61.4, "cpu": cpu,
+                    "inception_num_samples": 328, "inception_kid_subset_size": kid_subset_size,
+                    **scores,
+                    **{f"floor/{k}": v / 10 for k, v in scores.items()}}}
+
+
+def test_the_emoji_table_has_the_floor_and_refuses_a_stopped_run():
+  table = report.emoji_table(emoji_results(10))
+  assert ("| `configs/dcgan_emoji_small.py` | 10 | 61 (Some CPU (AVX512_BF16)) | 328 | 60.0 | "
+          "0.0500 ± 0.0020 | 0.500 | 0.250 |") in table
+  assert "| real train vs test (floor for small) | – | – | 328 | 6.0 | 0.0050 ± 0.0002 |" in table
+  # Subsets of every sample are all alike: their zero spread is not shown.
+  whole = report.emoji_table(emoji_results(10, kid_subset_size=328))
+  assert "| 60.0 | 0.0500 | 0.500 |" in whole and "±" not in whole
+  with pytest.raises(report.ReportError, match="emoji small: stopped at step 7 of 10"):
+    report.emoji_table(emoji_results(7))
+
+
 def test_mean_and_standard_error():
   mean, se = summary.mean_and_standard_error([1.0, 2.0, 4.0])
   assert mean == pytest.approx(7 / 3)
