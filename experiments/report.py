@@ -244,7 +244,7 @@ def dcgan_sweep_table(sweep: Optional[dict] = None) -> str:
                    "class KL", "digit shares"], rows, "lrrrrrrr")
 
 
-RECIPE_METRICS = (("fid", "FID", ".1f"), ("precision", "precision", ".3f"),
+RECIPE_METRICS = (("minutes", "training min", ".1f"), ("fid", "FID", ".1f"), ("precision", "precision", ".3f"),
                   ("class_kl", "class KL", ".3f"), ("min_class_share", "smallest digit", ".3f"),
                   ("max_class_share", "largest digit", ".3f"))
 
@@ -261,7 +261,7 @@ def dcgan_recipe_table(sweep: Optional[dict] = None) -> str:
         format_mean_se(*mean_and_standard_error([run[key] for run in runs]), spec)
         for key, _, spec in RECIPE_METRICS)])
   return markdown(["recipe", "seeds", "steps", "samples",
-                   *(label for _, label, _ in RECIPE_METRICS)], rows, "llrrlllll")
+                   *(label for _, label, _ in RECIPE_METRICS)], rows, "llrrllllll")
 
 
 def classifiers_table() -> str:
@@ -528,8 +528,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "mnist_losses": mnist_losses_table,
     "stacked_mnist": stacked_mnist_table,
     "dcgan_sweep": dcgan_sweep_table,
-    # "dcgan_recipe" (dcgan_recipe_table) joins once the sweep's confirm
-    # stage has rows: today there is nothing to publish.
+    "dcgan_recipe": dcgan_recipe_table,
     "step_suite": step_suite_table,
     "step_suite_devices2": step_suite_devices2_table,
     "step_suite_library_kernels": step_suite_library_kernels_table,
