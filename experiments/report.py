@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -139,9 +140,9 @@ def emoji_table(results: Optional[dict] = None) -> str:
   def scores(r, prefix=""):
     # Subsets as large as both sets are all the whole sets: no subsampling error.
     whole = r["inception_kid_subset_size"] >= r["inception_num_samples"]
-    spread = "" if whole else f" ± {r[prefix + 'inception_kid_se']:.4f}"
+    kid_se = math.nan if whole else r[prefix + "inception_kid_se"]
     return [f"{r[prefix + 'inception_fid']:.1f}",
-            f"{r[prefix + 'inception_kid']:.4f}{spread}",
+            format_mean_se(r[prefix + "inception_kid"], kid_se, ".4f"),
             f"{r[prefix + 'inception_precision']:.3f}", f"{r[prefix + 'inception_recall']:.3f}"]
 
   rows = []
@@ -244,8 +245,9 @@ def dcgan_sweep_table(sweep: Optional[dict] = None) -> str:
                    "class KL", "digit shares"], rows, "lrrrrrrr")
 
 
-RECIPE_METRICS = (("minutes", "training min", ".1f"), ("fid", "FID", ".1f"), ("precision", "precision", ".3f"),
-                  ("class_kl", "class KL", ".3f"), ("min_class_share", "smallest digit", ".3f"),
+RECIPE_METRICS = (("minutes", "training min", ".1f"), ("fid", "FID", ".1f"),
+                  ("precision", "precision", ".3f"), ("class_kl", "class KL", ".3f"),
+                  ("min_class_share", "smallest digit", ".3f"),
                   ("max_class_share", "largest digit", ".3f"))
 
 
@@ -410,7 +412,7 @@ def glance_table() -> str:
                  f"classifier-FID {r['fid']:.1f} (real data: {r['floor/fid']:.1f})"
                  f"{inception}{elbo}"])
   for r in load(f"{EXPERIMENTS}/emoji.json").values():
-    rows.append([f"Colour emoji, `{r['config'][len('configs/'):-len('.py')]}`, "
+    rows.append([f"Colour emoji, `{os.path.splitext(os.path.basename(r['config']))[0]}`, "
                  f"{r['step']:,} steps, {r['inception_num_samples']} samples",
                  f"Inception FID {r['inception_fid']:.1f}, KID {r['inception_kid']:.3f} "
                  f"(real data: {r['floor/inception_fid']:.1f}, {r['floor/inception_kid']:.3f})"])
