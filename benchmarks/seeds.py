@@ -51,7 +51,7 @@ from gan_jax.step import make_train_step  # noqa: E402
 # config file, seeds, the config's own step count unless --steps says otherwise.
 CASES = {
     "ring8": ("configs/ring8.py", 5),
-    "dcgan_mnist": ("configs/dcgan_mnist.py", 3),
+    "dcgan_mnist": ("configs/dcgan_mnist_classic.py", 3),
 }
 
 

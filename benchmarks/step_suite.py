@@ -5,7 +5,8 @@
         [--output=benchmarks/results/step_suite.json]
 
 Cases (a config at one batch size, fed one fixed batch of random data):
-  dcgan_mnist_b64, dcgan_mnist_b256  configs/dcgan_mnist.py, with each
+  dcgan_mnist_b64, dcgan_mnist_b256  configs/dcgan_mnist_classic.py (the main
+      job's networks before issue #24 added Q and spectral norm), with each
       convolution implementation: "xla" (nn.ConvTranspose in G, nn.Conv in D)
       and "phase" (gan_jax.models.transposed_conv's PhaseConvTranspose and
       PhaseGradientConv), set on the built models whatever gan_jax.backend
@@ -14,8 +15,7 @@ Cases (a config at one batch size, fed one fixed batch of random data):
       available offline), hinge loss, narrower than the paper's by default
       (--sngan_features) to fit the suite's few minutes on a CPU.
   cdcgan_mnist_b64, sngan_mnist_b64  configs/cdcgan_mnist.py and
-      configs/sngan_mnist.py as they are (dcgan_fashion_mnist is dcgan_mnist's
-      network on other images).
+      configs/sngan_mnist.py as they are.
   ring8_b256  configs/ring8.py, the 2-D MLP GAN, with two D passes per update
       and with one over real and fake together ("xla/joint").
   sngan_cifar10_full_b256, sngan_cifar10_full_b1024  configs/sngan_cifar10.py
@@ -73,7 +73,7 @@ from ml_collections import ConfigDict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from configs import cdcgan_mnist, dcgan_mnist, ring8, sngan_cifar10, sngan_mnist  # noqa: E402
+from configs import cdcgan_mnist, dcgan_mnist_classic, ring8, sngan_cifar10, sngan_mnist  # noqa: E402
 from gan_jax import backend, provenance  # noqa: E402
 from gan_jax.data import DataNotPreparedError, dataset_spec, default_data_dir  # noqa: E402
 from gan_jax.data.pipeline import InputPipeline, load_split  # noqa: E402
@@ -113,7 +113,7 @@ flags.DEFINE_string("rescore", None, "Instead of timing: recompute the model FLO
 
 
 def dcgan_config(batch_size: int) -> ConfigDict:
-  c = dcgan_mnist.get_config()
+  c = dcgan_mnist_classic.get_config()
   c.batch_size = batch_size
   return c
 

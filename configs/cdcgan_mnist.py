@@ -3,11 +3,11 @@ bias per class), projection discriminator (Miyato & Koyama 2018). The
 evaluation reports `conditional_accuracy`, the share of samples the
 reference classifier assigns to the requested class."""
 
-from configs import dcgan_mnist
+from configs import dcgan_mnist_classic
 
 
 def get_config(arg=None):
-  c = dcgan_mnist.get_config(arg)
+  c = dcgan_mnist_classic.get_config(arg)
   c.num_classes = 10
   # Conditional batch norm alone learned the classes slowly (13% of samples
   # classified as their label after 1500 steps, 83% with this embedding).

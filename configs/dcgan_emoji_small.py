@@ -1,4 +1,4 @@
-"""configs/dcgan_emoji.py's recipe at dcgan_mnist's width (32 features at the
+"""configs/dcgan_emoji.py's recipe at dcgan_mnist_classic's width (32 features at the
 first layer instead of 64) and half the steps (10,000, the rate decayed over
 them): about an hour on a 2-core CPU, where the full config takes six to
 seven. experiments/emoji.py trains and scores either.

@@ -40,6 +40,9 @@ def get_config(arg=None):
   # One entry per registered regulariser; a weight of 0 switches it off.
   c.regularizers = regularizer_config()
   c.num_classes = 0  # > 0: class-conditional G and D
+  # InfoGAN's categorical code (unconditional models): categories > 0 conditions
+  # G on argmax(z[:categories]), which D's head Q learns to predict (gan_jax.gan).
+  c.latent_code = ConfigDict(dict(categories=0, weight=1.0))
   # DiffAugment (Zhao et al. 2020) on every D input, e.g. "color,translation,cutout".
   c.augment = ConfigDict(dict(policy=""))
   # Generator EMA; sampling and evaluation use it when decay > 0.

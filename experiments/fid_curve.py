@@ -1,10 +1,11 @@
 """Classifier-FID against wall-clock training time, one curve per run, from
-the runs' metrics.jsonl; and a grid of one run's samples (the README sets its
-digit shares beside it, from experiments/results/dcgan_mnist_recipe.json).
+the runs' metrics.jsonl; and a grid of one run's samples (the README gives
+its digit shares, from experiments/results/dcgan_mnist_sweep.json). The
+README's figures:
 
-    python -m experiments.fid_curve --runs=old=runs/A,new=runs/B \\
-        --output=experiments/results/figures/dcgan_mnist_fid_curve.png \\
-        [--grid_run=runs/B --grid_output=experiments/results/figures/dcgan_mnist_grid.png]
+    python -m experiments.fid_curve \\
+        --runs=classic=runs/dcgan_mnist_classic,dcgan_mnist=runs/dcgan_mnist_sweep/confirm_main_s0 \\
+        --grid_run=runs/dcgan_mnist_sweep/confirm_main_s0
 
 metrics.jsonl keeps no clock, but every logged row carries the rate since the
 row before it, timed from the start of the training loop (compilation and
@@ -57,7 +58,7 @@ def plot_curves(runs: dict[str, str], output: str) -> None:
     minutes, fids, steps = fid_against_minutes(workdir)
     ax.plot(minutes, fids, marker="o", label=f"{label} ({steps[-1]:,} steps)")
   ax.set_xlabel("wall-clock training minutes (compilation and evaluations included)")
-  ax.set_ylabel("classifier-FID")
+  ax.set_ylabel("classifier-FID (in-training evaluations)")
   ax.set_yscale("log")
   ax.grid(True, which="both", alpha=0.3)
   ax.legend()

@@ -1,14 +1,15 @@
-"""DCGAN, class-conditional DCGAN and VAE on MNIST side by side, with the
-same classifier and Inception metrics:
+"""DCGAN (the main job's recipe and the classic one), class-conditional DCGAN
+and VAE on MNIST side by side, with the same classifier and Inception metrics:
 
     python -m experiments.gan_vs_vae [--gan_workdir=runs/dcgan_mnist]
-        [--cgan_workdir=runs/cdcgan_mnist] [--vae_workdir=runs/vae_mnist]
-        [--num_samples=10000]
+        [--classic_workdir=runs/dcgan_mnist_classic] [--cgan_workdir=runs/cdcgan_mnist]
+        [--vae_workdir=runs/vae_mnist] [--num_samples=10000] [--only=ROW,...]
 
 Trains each model with its default config unless its workdir already holds
 a finished run, evaluates each with `gan_jax.evaluate` (same sample count,
 same seed, the same reference classifier and real test images) and writes
-experiments/results/gan_vs_vae.json plus a Markdown table. The VAE's samples
+experiments/results/gan_vs_vae.json plus a Markdown table; `--only` redoes
+the named rows and keeps the file's others. The VAE's samples
 are its decoder means (Bernoulli probabilities) at prior latents; the VAE
 row adds its test negative ELBO and IWAE bound (k = 100) in nats.
 """
@@ -19,7 +20,10 @@ import sys
 
 from absl import app, flags
 
-from configs import cdcgan_mnist, dcgan_mnist, vae_mnist
+import json
+import os
+
+from configs import cdcgan_mnist, dcgan_mnist, dcgan_mnist_classic, vae_mnist
 from experiments import report, summary
 from gan_jax import compilation_cache
 from gan_jax.evaluation.evaluate import evaluate_workdir
@@ -31,6 +35,8 @@ FLAGS = flags.FLAGS
 def define_flags():
   """Flags for the command line only, so that tests can import this module."""
   flags.DEFINE_string("gan_workdir", "runs/dcgan_mnist", "DCGAN run (trained if missing).")
+  flags.DEFINE_string("classic_workdir", "runs/dcgan_mnist_classic",
+                      "Classic DCGAN run (trained if missing).")
   flags.DEFINE_string("cgan_workdir", "runs/cdcgan_mnist", "cDCGAN run (trained if missing).")
   flags.DEFINE_string("vae_workdir", "runs/vae_mnist", "VAE run (trained if missing).")
   flags.DEFINE_integer("num_samples", 10_000, "Generated samples per model.")
@@ -38,15 +44,33 @@ def define_flags():
                        "Inception FID/KID on the first this many of them (about 0.1 s each here).")
   flags.DEFINE_integer("seed", 0, "Sampling seed.")
   flags.DEFINE_string("output", "experiments/results/gan_vs_vae.json", "Results JSON.")
+  flags.DEFINE_list("only", None, "Rows to redo (default: all): "
+                    + ", ".join(f"'{name}'" for name in ROWS))
+
+
+ROWS = {"DCGAN (dcgan_mnist)": (dcgan_mnist, "gan_workdir"),
+        "DCGAN classic (dcgan_mnist_classic)": (dcgan_mnist_classic, "classic_workdir"),
+        "cDCGAN (cdcgan_mnist)": (cdcgan_mnist, "cgan_workdir"),
+        "VAE (vae_mnist)": (vae_mnist, "vae_workdir")}
 
 
 def main(argv):
   del argv
   compilation_cache.enable()
+  unknown = sorted(set(FLAGS.only or []) - set(ROWS))
+  if unknown:
+    raise app.UsageError(f"--only: unknown rows {unknown}; valid: {', '.join(ROWS)}.")
+  kept = {}
+  if FLAGS.only and os.path.exists(FLAGS.output):
+    with open(FLAGS.output) as f:
+      kept = json.load(f)
   rows = {}
-  for name, module, workdir in (("DCGAN (dcgan_mnist)", dcgan_mnist, FLAGS.gan_workdir),
-                                ("cDCGAN (cdcgan_mnist)", cdcgan_mnist, FLAGS.cgan_workdir),
-                                ("VAE (vae_mnist)", vae_mnist, FLAGS.vae_workdir)):
+  for name, (module, workdir_flag) in ROWS.items():
+    if FLAGS.only and name not in FLAGS.only:
+      if name in kept:
+        rows[name] = kept[name]
+      continue
+    workdir = getattr(FLAGS, workdir_flag)
     config = module.get_config()
     trained = train_and_evaluate(config, workdir)  # resumes; returns at once when finished
     if trained["step"] < config.num_train_steps:

@@ -2,8 +2,9 @@
 
     python -m experiments.mnist_losses [--parallel=2] [--workdir_root=runs/mnist_losses]
 
-Every run is the main job (configs/dcgan_mnist.py: 6000 steps, batch 64,
-Adam(2e-4, 0.5) decayed linearly) with only the loss changed, and for
+Every run is the classic DCGAN recipe (configs/dcgan_mnist_classic.py, the
+main job's until issue #24: 6000 steps, batch 64, Adam(2e-4, 0.5) decayed
+linearly, batch norm in D) with only the loss changed, and for
 WGAN-GP also D's batch norm removed (a gradient penalty needs a D whose output
 for one example does not depend on the rest of the batch). Each run is scored
 once, at its last step, on 10,000 EMA samples against the 10,000 MNIST test
@@ -32,7 +33,7 @@ from experiments.sweep import can_pin_cpus, run_variants, seed_evaluations
 
 FLAGS = flags.FLAGS
 
-CONFIG = "configs/dcgan_mnist.py"
+CONFIG = "configs/dcgan_mnist_classic.py"
 LOSSES = {
     "non-saturating": ["--config.loss.name=non_saturating"],
     "hinge": ["--config.loss.name=hinge"],

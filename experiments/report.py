@@ -241,7 +241,17 @@ def dcgan_sweep_table(sweep: Optional[dict] = None) -> str:
                  f"{run['fid']:.1f}",
                  f"{run['precision']:.3f}", f"{run['recall']:.3f}", f"{run['class_kl']:.3f}",
                  shares(run)])
-  return markdown(["variant", "steps", "steps/s (loaded)", "FID", "precision", "recall",
+  return markdown(["variant", "steps", "steps/s", "FID", "precision", "recall",
+                   "class KL", "digit shares"], rows, "lrrrrrrr")
+
+
+def dcgan_long_table(sweep: Optional[dict] = None) -> str:
+  rows = []
+  for run in sorted(dcgan_sweep_runs("long", sweep), key=lambda run: run["fid"]):
+    rows.append([f"`{run['variant']}`", thousands(run["steps"]), f"{run['minutes']:.1f}",
+                 f"{run['fid']:.1f}", f"{run['precision']:.3f}", f"{run['recall']:.3f}",
+                 f"{run['class_kl']:.3f}", shares(run)])
+  return markdown(["variant", "steps", "minutes (one core)", "FID", "precision", "recall",
                    "class KL", "digit shares"], rows, "lrrrrrrr")
 
 
@@ -257,13 +267,18 @@ def dcgan_recipe_table(sweep: Optional[dict] = None) -> str:
     by_variant.setdefault(run["variant"], []).append(run)
   rows = []
   for variant, runs in by_variant.items():
-    rows.append([f"`{variant}`", seed_range(sorted(run["seed"] for run in runs)),
+    floors = [run["floor_fid"] for run in runs if run.get("floor_fid") is not None]
+    rows.append([f"`{variant}`", "/".join(sorted({run["dataset"] for run in runs})),
+                 "/".join(sorted({str(run["cores"]) for run in runs})),
+                 seed_range(sorted(run["seed"] for run in runs)),
                  "/".join(sorted({thousands(run["steps"]) for run in runs})),
                  "/".join(sorted({thousands(run["num_samples"]) for run in runs})), *(
         format_mean_se(*mean_and_standard_error([run[key] for run in runs]), spec)
-        for key, _, spec in RECIPE_METRICS)])
-  return markdown(["recipe", "seeds", "steps", "samples",
-                   *(label for _, label, _ in RECIPE_METRICS)], rows, "llrrllllll")
+        for key, _, spec in RECIPE_METRICS),
+        f"{sum(floors) / len(floors):.1f}" if floors else "–"])
+  return markdown(["recipe", "dataset", "cores", "seeds", "steps", "samples",
+                   *(label for _, label, _ in RECIPE_METRICS), "real-data FID"], rows,
+                  "lllrrrlllllll")
 
 
 def classifiers_table() -> str:
@@ -530,6 +545,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "mnist_losses": mnist_losses_table,
     "stacked_mnist": stacked_mnist_table,
     "dcgan_sweep": dcgan_sweep_table,
+    "dcgan_long": dcgan_long_table,
     "dcgan_recipe": dcgan_recipe_table,
     "step_suite": step_suite_table,
     "step_suite_devices2": step_suite_devices2_table,

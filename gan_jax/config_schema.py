@@ -40,6 +40,8 @@ ABSENT_MEANS = {
     "joint_discriminator_batch": False,
     "num_seeds": 1,
     "shared_data_order": False,
+    "latent_code.categories": 0,
+    "latent_code.weight": 1.0,
 }
 # Backend choices older configs recorded (gan_jax.backend now makes them per
 # platform and records them in environment-<step>.json). Each changed float
@@ -160,6 +162,8 @@ DESCRIPTIONS = {
     "num_train_steps": "steps of the run; decaying schedules without a length follow it",
     "latent_dim": "width of the latent vector z",
     "num_classes": "> 0: class-conditional G and D with this many classes",
+    "latent_code.categories": "> 0: InfoGAN categorical code argmax(z[:K]); D gains Q",
+    "latent_code.weight": "weight of Q's cross-entropy on the code (InfoGAN's lambda)",
     "n_critic": "discriminator updates per generator update, each on a fresh batch",
     "pack_size": "PacGAN: D judges packs of this many examples",
     "weight_clip": "> 0: clip D's weights to [-c, c] after each update (WGAN)",

@@ -46,6 +46,8 @@ _RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "n_critic": (_POSITIVE_INT, lambda v: _is_int(v) and v >= 1),
     "latent_dim": (_POSITIVE_INT, lambda v: _is_int(v) and v >= 1),
     "num_classes": (_NON_NEGATIVE_INT, lambda v: _is_int(v) and v >= 0),
+    "latent_code.categories": (_NON_NEGATIVE_INT, lambda v: _is_int(v) and v >= 0),
+    "latent_code.weight": ("a finite number >= 0", lambda v: _is_real(v) and v >= 0),
     "weight_clip": ("a finite number >= 0", lambda v: _is_real(v) and v >= 0),
     "ema.decay": ("a number in [0, 1)", lambda v: _is_real(v) and 0 <= v < 1),
     "ema.start_step": (_NON_NEGATIVE_INT, lambda v: _is_int(v) and v >= 0),

@@ -4,6 +4,16 @@ One step = `n_critic` discriminator updates, each on a fresh real batch, then
 one generator update. All reductions over the batch go through `batch_mean`,
 a mean over the global batch (see `gan_jax.step` for why this also averages
 the gradients across replicas).
+
+Latent code (InfoGAN, Chen et al. 2016), `latent_code.categories = K > 0`:
+G is conditioned on a categorical code c, and D's auxiliary head Q predicts c
+from G's output; D (with Q) and G both also minimise
+`latent_code.weight` x the cross-entropy of Q's prediction, a lower bound on
+the mutual information I(c; G(z, c)) up to the constant H(c). The code is
+not drawn separately: it is argmax(z[:K]), uniform over the K categories for
+a standard normal z, so every path that only passes latents (sampling,
+evaluation, interpolation) draws codes from their prior with no label
+plumbing, and the model stays unconditional to the rest of the code base.
 """
 
 from __future__ import annotations
@@ -59,6 +69,8 @@ class GANFamily:
   # True: D sees real and fake examples as one batch (one pass, shared
   # batch-norm statistics); see `_judge_in_turn`.
   joint_discriminator_batch: bool = False
+  code_categories: int = 0  # > 0: InfoGAN's categorical code, argmax(z[:K])
+  code_weight: float = 1.0  # lambda of the code's cross-entropy term
 
   sampling_player = GENERATOR
   evaluates_test_set = False
@@ -66,6 +78,11 @@ class GANFamily:
   @property
   def conditional(self) -> bool:
     return self.num_classes > 0
+
+  @property
+  def generator_classes(self) -> int:
+    """How many values G's labels take: classes, or the code's categories."""
+    return self.num_classes or self.code_categories
 
   @property
   def batches_per_step(self) -> int:
@@ -81,13 +98,19 @@ class GANFamily:
     # Only conditional runs pass `num_classes`, so unconditional-only models
     # (the MLPs) need not know about labels.
     conditioning = {"num_classes": num_classes} if num_classes else {}
+    code = config.get("latent_code", {"categories": 0, "weight": 1.0})
+    categories = int(code["categories"])
+    if categories:
+      _check_latent_code(config, categories, num_classes)
     dtype = precision.compute_dtype(config)
     generator = build_module(GENERATORS, config.generator.name,
                              module_options(config.generator), output_shape=tuple(data_shape),
-                             compute_dtype=dtype, **conditioning)
+                             compute_dtype=dtype,
+                             **({"num_classes": categories} if categories else conditioning))
     discriminator = build_module(DISCRIMINATORS, config.discriminator.name,
                                  module_options(config.discriminator), compute_dtype=dtype,
-                                 **conditioning)
+                                 **conditioning,
+                                 **({"code_categories": categories} if categories else {}))
     loss, real_target = losses.get_loss(config.loss.name, config.loss.label_smoothing,
                                         config.loss.to_dict())
     terms = []
@@ -121,14 +144,16 @@ class GANFamily:
                weight_clip=config.weight_clip, num_classes=num_classes,
                augment_policy=policy, ema_decay=float(ema["decay"]),
                ema_start_step=int(ema["start_step"]),
-               joint_discriminator_batch=bool(config.get("joint_discriminator_batch", False)))
+               joint_discriminator_batch=bool(config.get("joint_discriminator_batch", False)),
+               code_categories=categories, code_weight=float(code["weight"]))
 
   def create_state(self, config) -> TrainState:
     key = jax.random.PRNGKey(config.seed)
     g_key, d_key = jax.random.split(jax.random.fold_in(key, 0x1D17))
     z = jnp.zeros((self.pack_size, self.latent_dim), jnp.float32)
     labels = jnp.zeros((1,), jnp.int32) if self.conditional else None
-    g_vars = self.generator.init(g_key, z, labels, train=False)
+    g_labels = jnp.zeros((1,), jnp.int32) if self.generator_classes else None
+    g_vars = self.generator.init(g_key, z, g_labels, train=False)
     x = jnp.zeros((1, *self.data_shape[:-1], self.pack_size * self.data_shape[-1]),
                   jnp.float32)
     d_vars = self.discriminator.init(d_key, x, labels, train=False)
@@ -187,9 +212,36 @@ class GANFamily:
       g = g.replace(params=g.ema_params, collections=g.ema_collections)
     if self.conditional and labels is None:
       labels = jnp.arange(latents.shape[0]) % self.num_classes
-    samples, _ = g.apply(g.params, latents, labels if self.conditional else None,
+    samples, _ = g.apply(g.params, latents, self._generator_labels(latents, labels),
                          train=False)
     return samples
+
+  def _generator_labels(self, z, labels):
+    """What G is conditioned on: the class labels, the latent code, or None."""
+    if self.code_categories:
+      return self.latent_codes(z)
+    return labels if self.conditional else None
+
+  def latent_codes(self, z) -> jax.Array:
+    """The categorical code of each latent: argmax(z[:K]), uniform over K."""
+    return jnp.argmax(z[..., :self.code_categories], axis=-1).astype(jnp.int32)
+
+  def with_codes(self, z, codes):
+    """`z` (batch, latent_dim) with each row's first K coordinates permuted so
+    that their argmax is `codes`: the largest one swapped into place. By the
+    symmetry of the normal prior, a draw of z given its code."""
+    z = jnp.asarray(z)
+    rows = jnp.arange(z.shape[0])
+    largest = self.latent_codes(z)
+    swapped = z.at[rows, codes].set(z[rows, largest])
+    return swapped.at[rows, largest].set(z[rows, codes])
+
+  def _code_loss(self, code_logits, z):
+    """Q's mean cross-entropy on the codes of latents `z` (InfoGAN's L_I
+    up to H(c))."""
+    ce = optax.softmax_cross_entropy_with_integer_labels(
+        code_logits.astype(jnp.float32), self.latent_codes(z))
+    return batch_mean(ce)
 
   def replica_update(self, state: TrainState, batches: dict, noise: dict):
     """`n_critic` critic updates, each on its own real batch, then one
@@ -218,10 +270,11 @@ class GANFamily:
     training mode, so its batch statistics move too (as in PyTorch)."""
     real = self._augment(real, draws.get("real_augment"))
     fake_labels = draws.get("fake_labels")
-    fake, g_collections = g.apply(g.params, draws["z"], fake_labels, train=True)
+    fake, g_collections = g.apply(g.params, draws["z"],
+                                  self._generator_labels(draws["z"], fake_labels), train=True)
     fake = self._augment(lax.stop_gradient(fake), draws.get("fake_augment"))
     inputs = _CriticInputs(
-        real=real, fake=fake, real_labels=real_labels, fake_labels=fake_labels,
+        real=real, fake=fake, real_labels=real_labels, fake_labels=fake_labels, z=draws["z"],
         interpolation=draws["interpolation"],
         loss_keys=self._packed(draws.get("loss_keys")),
         regularizer_keys=self._packed(draws.get("regularizer_keys")))
@@ -243,20 +296,27 @@ class GANFamily:
     fake_labels = draws.get("fake_labels")
 
     def g_objective(g_params):
-      fake, g_collections = g.apply(g_params, draws["z"], fake_labels, train=True)
+      fake, g_collections = g.apply(g_params, draws["z"],
+                                    self._generator_labels(draws["z"], fake_labels), train=True)
       fake = self._augment(fake, draws.get("fake_augment"))
-      d_real, d_fake = self._judge_as_is(d, pack(real, self.pack_size), real_labels,
-                                         pack(fake, self.pack_size), fake_labels)
-      pair = self.loss(lax.stop_gradient(d_real), d_fake, batch_mean=batch_mean,
-                       real_target=self.real_target,
+      judgement = self._judge_as_is(d, pack(real, self.pack_size), real_labels,
+                                    pack(fake, self.pack_size), fake_labels)
+      pair = self.loss(lax.stop_gradient(judgement.d_real), judgement.d_fake,
+                       batch_mean=batch_mean, real_target=self.real_target,
                        keys=self._packed(draws.get("loss_keys")))
-      return pair.generator, g_collections
+      metrics = {"loss_g": pair.generator}
+      total = pair.generator
+      if self.code_categories:
+        metrics["code_ce_g"] = self._code_loss(judgement.fake_code_logits, draws["z"])
+        total = total + self.code_weight * metrics["code_ce_g"]
+      return total, (g_collections, metrics)
 
-    (g_loss, g_collections), grads = jax.value_and_grad(g_objective, has_aux=True)(g.params)
+    (_, (g_collections, metrics)), grads = jax.value_and_grad(g_objective, has_aux=True)(
+        g.params)
     g = g.apply_gradients(grads, g_collections)
     if self.ema_decay:
       g = self._update_ema(g, step)
-    return g, {"loss_g": g_loss, "grad_norm_g": optax.tree.norm(grads)}
+    return g, {**metrics, "grad_norm_g": optax.tree.norm(grads)}
 
   def _packed(self, per_example):
     """One row per packed D input (its first example's), or None."""
@@ -286,8 +346,10 @@ class GANFamily:
     labels = None if real_labels is None else jnp.concatenate([real_labels, fake_labels])
     outputs, collections = d.apply(d_params, jnp.concatenate([real, fake]), labels,
                                    train=True)
+    logits, code_logits = self._split(outputs)
     n = real.shape[0]
-    return _Judgement(outputs[:n], outputs[n:], collections, collections)
+    return _Judgement(logits[:n], logits[n:], collections, collections,
+                      None if code_logits is None else code_logits[n:])
 
   def _judge_in_turn(self, d: Player, d_params, real, real_labels, fake,
                      fake_labels) -> _Judgement:
@@ -305,16 +367,21 @@ class GANFamily:
     d_real, after_real = d.apply(d_params, real, real_labels, train=True)
     d_fake, after_both = d.replace(collections=after_real).apply(d_params, fake, fake_labels,
                                                                  train=True)
-    return _Judgement(d_real, d_fake, after_real, after_both)
+    d_fake, fake_code_logits = self._split(d_fake)
+    return _Judgement(self._split(d_real)[0], d_fake, after_real, after_both, fake_code_logits)
 
-  def _judge_as_is(self, d: Player, real, real_labels, fake, fake_labels):
-    """D's outputs (real, fake) for G's update: separate passes both start
-    from D's own collections, as nothing they leave is kept."""
+  def _judge_as_is(self, d: Player, real, real_labels, fake, fake_labels) -> _Judgement:
+    """D's outputs for G's update: separate passes both start from D's own
+    collections, as nothing they leave is kept."""
     if self.joint_discriminator_batch:
-      judgement = self._judge_jointly(d, d.params, real, real_labels, fake, fake_labels)
-      return judgement.d_real, judgement.d_fake
-    return (d.apply(d.params, real, real_labels, train=True)[0],
-            d.apply(d.params, fake, fake_labels, train=True)[0])
+      return self._judge_jointly(d, d.params, real, real_labels, fake, fake_labels)
+    d_real = self._split(d.apply(d.params, real, real_labels, train=True)[0])[0]
+    d_fake, fake_code_logits = self._split(d.apply(d.params, fake, fake_labels, train=True)[0])
+    return _Judgement(d_real, d_fake, d.collections, d.collections, fake_code_logits)
+
+  def _split(self, outputs):
+    """D's adversarial logits and Q's code logits (None without a code)."""
+    return outputs if self.code_categories else (outputs, None)
 
   def _critic_objective(self, d: Player, d_params, inputs: _CriticInputs, step):
     real_packed = pack(inputs.real, self.pack_size)
@@ -330,13 +397,16 @@ class GANFamily:
     total = pair.discriminator
     metrics = {"loss_d": pair.discriminator, "d_real": batch_mean(d_real),
                "d_fake": batch_mean(d_fake)}
+    if self.code_categories:
+      metrics["code_ce_d"] = self._code_loss(judgement.fake_code_logits, inputs.z)
+      total = total + self.code_weight * metrics["code_ce_d"]
     if self.loss.to_probability is not None:
       metrics["p_real"] = batch_mean(self.loss.to_probability(d_real))
       metrics["p_fake"] = batch_mean(self.loss.to_probability(d_fake))
 
     def discriminate(x):
       # Penalties are taken at the real labels (also on real-fake mixtures).
-      return d.apply(d_params, x, inputs.real_labels, train=True)[0]
+      return self._split(d.apply(d_params, x, inputs.real_labels, train=True)[0])[0]
 
     packed_interpolation = inputs.interpolation[::self.pack_size]
     keyed = self.regularizers_with_keys
@@ -367,18 +437,40 @@ class _CriticInputs(NamedTuple):
   real_labels: Optional[jax.Array]
   fake_labels: Optional[jax.Array]
   interpolation: jax.Array
+  z: jax.Array  # the fake batch's latents (their codes, with a latent code)
   loss_keys: Optional[jax.Array] = None
   regularizer_keys: Optional[jax.Array] = None
 
 
 class _Judgement(NamedTuple):
-  """D's outputs on a real and a fake batch, and its collections after the
-  pass that judged the real batch and after both."""
+  """D's outputs on a real and a fake batch, its collections after the pass
+  that judged the real batch and after both, and Q's code logits for the fake
+  batch (None without a latent code)."""
 
   d_real: jax.Array
   d_fake: jax.Array
   after_real: Any
   after_both: Any
+  fake_code_logits: Optional[jax.Array] = None
+
+
+def _check_latent_code(config, categories: int, num_classes: int) -> None:
+  if num_classes:
+    raise ConfigError(f"latent_code.categories={categories} is for unconditional models; "
+                      f"this config has num_classes={num_classes}. Set one of them to 0.")
+  if categories < 2 or categories > config.latent_dim:
+    raise ConfigError(f"latent_code.categories must be 0 or in 2..latent_dim "
+                      f"({config.latent_dim}), since the code is argmax(z[:categories]); "
+                      f"got {categories}.")
+  if config.pack_size > 1:
+    raise ConfigError("latent_code (InfoGAN) needs pack_size=1: Q predicts one code per "
+                      f"example, got pack_size={config.pack_size}.")
+  name = config.discriminator.name
+  if "code_categories" not in {f.name for f in dataclasses.fields(DISCRIMINATORS.get(name))}:
+    able = [n for n in DISCRIMINATORS.names()
+            if "code_categories" in {f.name for f in dataclasses.fields(DISCRIMINATORS.get(n))}]
+    raise ConfigError(f"discriminator '{name}' has no code head (Q) for latent_code; "
+                      f"discriminators with one: {', '.join(able)}.")
 
 
 def _stack_updates(draws: list) -> Any:

@@ -9,6 +9,8 @@ Kinds:
   interpolation  a PNG: each row walks the latent space (slerp) between two
                  random latents in `--steps` steps.
   classes        conditional models: a PNG with one row per class.
+  codes          models with a latent code (InfoGAN, latent_code.categories):
+                 a PNG with one row per code.
 Autoencoders and VAEs (decoder means, i.e. Bernoulli probabilities):
   reconstructions  test images (odd columns) beside their reconstructions.
   test_interpolation  rows decoding the straight path between the codes of
@@ -35,7 +37,7 @@ from gan_jax.registry import ConfigError
 from gan_jax.sharding import make_mesh
 
 FLAGS = flags.FLAGS
-KINDS = ("raw", "grid", "interpolation", "classes", "reconstructions",
+KINDS = ("raw", "grid", "interpolation", "classes", "codes", "reconstructions",
          "test_interpolation", "manifold")
 AUTOENCODER_KINDS = ("reconstructions", "test_interpolation", "manifold")
 
@@ -164,6 +166,17 @@ def write_samples(family, state, spec, *, kind: str, output: str, num: int, seed
     samples = np.asarray(sample_fn(state, latents, labels))
     cols = num
     row_labels = [str(k) for k in range(num_classes)]
+  elif kind == "codes":
+    categories = getattr(family, "code_categories", 0)
+    if not categories:
+      raise ConfigError("--kind=codes needs a model with a latent code "
+                        "(latent_code.categories > 0).")
+    latents = jax.random.normal(jax.random.PRNGKey(seed), (categories * num,
+                                                           family.latent_dim))
+    latents = family.with_codes(latents, np.repeat(np.arange(categories), num))
+    samples = np.asarray(sample_fn(state, latents, None))
+    cols = num
+    row_labels = [str(k) for k in range(categories)]
   else:
     raise ConfigError(f"Unknown --kind '{kind}'. Valid kinds: {', '.join(KINDS)}.")
   image = plots.image_grid(samples, len(samples) // cols + bool(len(samples) % cols), cols,

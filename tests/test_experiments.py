@@ -122,12 +122,14 @@ def test_recipe_table_gives_mean_and_standard_error_over_seeds():
   from experiments import report
   runs = {f"r{seed}": {"stage": "confirm", "variant": "new", "seed": seed, "steps": 20000,
                        "num_samples": 10000, "returncode": 0, "minutes": 9.5, "fid": fid,
+                       "dataset": "mnist", "cores": 2, "floor_fid": 1.0,
                        "precision": 0.7,
                        "class_kl": 0.01, "min_class_share": 0.08, "max_class_share": 0.12}
           for seed, fid in enumerate([20.0, 22.0, 24.0])}
   table = report.dcgan_recipe_table({"runs": runs})
   # standard error of (20, 22, 24): sample sd 2 over sqrt(3)
-  assert "| `new` | 0–2 | 20,000 | 10,000 | 9.5 ± 0.0 | 22.0 ± 1.2 | 0.700 ± 0.000 |" in table
+  assert ("| `new` | mnist | 2 | 0–2 | 20,000 | 10,000 | 9.5 ± 0.0 | 22.0 ± 1.2 | 0.700 ± 0.000 |"
+          in table) and table.rstrip().endswith("| 1.0 |")
   runs["r1"]["fid"] = None
   with pytest.raises(report.ReportError, match="no final evaluation"):
     report.dcgan_recipe_table({"runs": runs})

@@ -11,7 +11,7 @@ import PIL.Image
 import pytest
 from jax.sharding import NamedSharding
 
-from configs import dcgan_mnist, vae_mnist
+from configs import dcgan_mnist_classic, vae_mnist
 from gan_jax import gan
 from gan_jax.registry import ConfigError
 from gan_jax.sample import write_samples
@@ -26,7 +26,7 @@ NUM_CLASSES = 10
 
 
 def _conditional_config():
-  c = dcgan_mnist.get_config("tiny")
+  c = dcgan_mnist_classic.get_config("tiny")
   c.dataset.name = "blobs"
   c.num_classes = NUM_CLASSES
   c.generator.base_features = c.discriminator.base_features = 4

@@ -29,7 +29,8 @@ DISCRIMINATORS: Registry[type[nn.Module]] = Registry("discriminator")
 # Fields the families set from the rest of the config, never from a model's
 # own config entry.
 FAMILY_SET_FIELDS = frozenset({"parent", "name", "dtype", "axis_name", "output_shape",
-                               "num_classes", "latent_dim", "variational"})
+                               "num_classes", "code_categories", "latent_dim",
+                               "variational"})
 # Kernel forms: chosen per platform by gan_jax.backend (the fields' None), or
 # set by a benchmark or test building the module; never config.
 BACKEND_SET_FIELDS = frozenset({backend.CONV, backend.CONV_TRANSPOSE})

@@ -19,6 +19,11 @@ Conditioning (num_classes > 0): every batch norm of G is class-conditional
 (a gain and bias per class), and with label_embedding_dim > 0 a learned label
 embedding is also concatenated to z; D ends in a projection head on its
 flattened features. Labels are then required.
+
+A latent code (InfoGAN, Chen et al. 2016; gan_jax.gan): G is conditioned on
+a categorical code exactly as on a label, and D (code_categories > 0) gains
+the auxiliary head Q, a small MLP on D's flattened features that predicts
+the code; D then returns (logit, code_logits).
 """
 
 from __future__ import annotations
@@ -121,6 +126,7 @@ class DCGANDiscriminator(nn.Module):
   # uses 4), which shows D how varied a batch is; 0: off.
   minibatch_stddev: int = 0
   num_classes: int = 0  # 0: unconditional
+  code_categories: int = 0  # > 0: also return Q's logits over a latent code
   # "xla" (nn.Conv) or "phase", the same function with the input derivative
   # computed as four stride-1 convolutions (the generator's "phase" trick);
   # None: the backend's choice (gan_jax.backend), never config.
@@ -151,5 +157,12 @@ class DCGANDiscriminator(nn.Module):
     if self.minibatch_stddev:
       x = minibatch_stddev(x, self.minibatch_stddev)
     h = jnp.reshape(x, (x.shape[0], -1))
-    return ProjectionHead(self.num_classes, spectral_norm=self.spectral_norm,
-                          kernel_init=WEIGHT_INIT)(h, labels, train=train)
+    logit = ProjectionHead(self.num_classes, spectral_norm=self.spectral_norm,
+                           kernel_init=WEIGHT_INIT)(h, labels, train=train)
+    if not self.code_categories:
+      return logit
+    # Q as in InfoGAN's MNIST model (one hidden layer on D's features), without
+    # its batch norm, so that D's outputs stay independent across the batch.
+    q = nn.leaky_relu(nn.Dense(128, kernel_init=WEIGHT_INIT)(h.astype(BOUNDARY_DTYPE)),
+                      self.leaky_relu_slope)
+    return logit, nn.Dense(self.code_categories, kernel_init=WEIGHT_INIT)(q)
