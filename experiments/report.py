@@ -417,6 +417,16 @@ def glance_table() -> str:
                  f"{len(r['seeds'])} seeds",
                  f"{format_mean_se(*r['modes'], '.1f')} of {modes} modes, "
                  f"{format_mean_se(*r['hq'], '.1f')} % high-quality samples"])
+  main = [run for run in dcgan_sweep_runs("confirm") if run["variant"] == "main"]
+  if main:
+    fid, precision = ([run[key] for run in main] for key in ("fid", "precision"))
+    rows.append([f"MNIST DCGAN (dcgan_mnist), {main[0]['steps']:,} steps, {len(main)} seeds, "
+                 f"{main[0]['num_samples']:,} samples",
+                 f"classifier-FID {format_mean_se(*mean_and_standard_error(fid), '.1f')} "
+                 f"(real data: {main[0]['floor_fid']:.1f}), precision "
+                 f"{format_mean_se(*mean_and_standard_error(precision), '.2f')}, digits "
+                 f"{100 * min(r['min_class_share'] for r in main):.1f}–"
+                 f"{100 * max(r['max_class_share'] for r in main):.1f} %"])
   for name, r in gan_vs_vae.items():
     elbo = (f"; test −ELBO {r['test_negative_elbo']:.1f} nats"
             if "test_negative_elbo" in r else "")
@@ -436,7 +446,7 @@ def glance_table() -> str:
                f"{default['modes']:.0f} of 1000 modes, KL {default['reverse_kl']:.3f} "
                f"(real data: {default['floor/reverse_kl']:.3f})"])
   phase = suite["cases"]["dcgan_mnist_b64"]["variants"]["phase"]
-  rows.append([f"DCGAN step, batch 64, {suite['environment']['cpu']} CPU "
+  rows.append([f"DCGAN step (classic networks), batch 64, {suite['environment']['cpu']} CPU "
                f"({suite['devices']} device)",
                f"{phase['steps_per_sec']:.1f} steps/s, "
                f"{100 * phase['fraction_of_matmul_peak']:.1f} % of the matmul peak"])
