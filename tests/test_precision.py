@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import dcgan_mnist, ring8, sngan_mnist, vae_mnist
+from configs import dcgan_mnist_classic, ring8, sngan_mnist, vae_mnist
 from gan_jax import backend
 from gan_jax.data import dataset_spec
 from gan_jax.families import build_family
@@ -41,7 +41,7 @@ def test_a_model_without_a_dtype_field_refuses_bf16():
 
 
 def _dcgan_bf16():
-  config = dcgan_mnist.get_config("tiny")
+  config = dcgan_mnist_classic.get_config("tiny")
   config.dataset.name = "blobs"
   config.compute_dtype = "bfloat16"
   config.discriminator.batch_norm = True
@@ -78,7 +78,7 @@ def _gan_case(config_module, num_classes=0):
 
 
 @pytest.mark.parametrize("config", [
-    _gan_case(ring8), _gan_case(dcgan_mnist), _gan_case(sngan_mnist, num_classes=3),
+    _gan_case(ring8), _gan_case(dcgan_mnist_classic), _gan_case(sngan_mnist, num_classes=3),
 ], ids=["mlp", "dcgan", "sngan_resnet_conditional"])
 def test_bf16_runs_the_precision_boundaries_in_float32(config):
   """G's output layer, D's input layer and D's logit compute in float32; the

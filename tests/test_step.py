@@ -9,7 +9,7 @@ import optax
 import pytest
 from jax.sharding import NamedSharding
 
-from configs import dcgan_mnist, default
+from configs import dcgan_mnist_classic, default
 from gan_jax import gan, losses
 from gan_jax.registry import ConfigError
 from gan_jax.sharding import BATCH_SPEC, make_mesh, replicated
@@ -142,7 +142,7 @@ def test_joint_discriminator_batch_shares_batch_norm_statistics():
   """With batch norm in D, the joint pass normalises real and fake with the
   statistics of both: D's outputs are those of one module call on the
   concatenated batch, and differ from two separate calls."""
-  config = dcgan_mnist.get_config("tiny")
+  config = dcgan_mnist_classic.get_config("tiny")
   config.discriminator.axis_name = None  # called outside shard_map here
   shape = (28, 28, 1)
   rng = np.random.default_rng(0)
