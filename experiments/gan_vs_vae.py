@@ -16,12 +16,11 @@ row adds its test negative ELBO and IWAE bound (k = 100) in nats.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 
 from absl import app, flags
-
-import json
-import os
 
 from configs import cdcgan_mnist, dcgan_mnist, dcgan_mnist_classic, vae_mnist
 from experiments import report, summary

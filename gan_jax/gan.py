@@ -80,11 +80,6 @@ class GANFamily:
     return self.num_classes > 0
 
   @property
-  def generator_classes(self) -> int:
-    """How many values G's labels take: classes, or the code's categories."""
-    return self.num_classes or self.code_categories
-
-  @property
   def batches_per_step(self) -> int:
     return self.n_critic
 
@@ -152,7 +147,7 @@ class GANFamily:
     g_key, d_key = jax.random.split(jax.random.fold_in(key, 0x1D17))
     z = jnp.zeros((self.pack_size, self.latent_dim), jnp.float32)
     labels = jnp.zeros((1,), jnp.int32) if self.conditional else None
-    g_labels = jnp.zeros((1,), jnp.int32) if self.generator_classes else None
+    g_labels = jnp.zeros((1,), jnp.int32) if self.conditional or self.code_categories else None
     g_vars = self.generator.init(g_key, z, g_labels, train=False)
     x = jnp.zeros((1, *self.data_shape[:-1], self.pack_size * self.data_shape[-1]),
                   jnp.float32)
@@ -465,10 +460,12 @@ def _check_latent_code(config, categories: int, num_classes: int) -> None:
   if config.pack_size > 1:
     raise ConfigError("latent_code (InfoGAN) needs pack_size=1: Q predicts one code per "
                       f"example, got pack_size={config.pack_size}.")
+  def has_code_head(name):
+    return "code_categories" in {f.name for f in dataclasses.fields(DISCRIMINATORS.get(name))}
+
   name = config.discriminator.name
-  if "code_categories" not in {f.name for f in dataclasses.fields(DISCRIMINATORS.get(name))}:
-    able = [n for n in DISCRIMINATORS.names()
-            if "code_categories" in {f.name for f in dataclasses.fields(DISCRIMINATORS.get(n))}]
+  if not has_code_head(name):
+    able = [n for n in DISCRIMINATORS.names() if has_code_head(n)]
     raise ConfigError(f"discriminator '{name}' has no code head (Q) for latent_code; "
                       f"discriminators with one: {', '.join(able)}.")
 
