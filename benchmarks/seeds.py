@@ -13,11 +13,12 @@ most they could). Records the load average before and after: the machine is
 shared, so compare the two sides of one case, measured minutes apart.
 
 Then, in this process, the step alone (`step`): the compiled train step for
-one seed and for N, fed one fixed random batch, timed in alternation (best
+one seed and for N, the N seeds both vmapped and unrolled (the two seed maps
+of `gan_jax.backend`), fed one fixed random batch, timed in alternation (best
 of three rounds), with XLA's FLOP count per step, the rate it reached
 against the float32 matmul peak measured beside it, and how many cores were
-busy. This says what bounds the step: a step bound by dispatch would run N
-seeds in about the time of one.
+busy. This says what bounds the step (a step bound by dispatch would run N
+seeds in about the time of one) and which seed map the platform should use.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
 from benchmarks.step_suite import matmul_peak_flops  # noqa: E402
-from gan_jax import seeds  # noqa: E402
+from gan_jax import backend, seeds  # noqa: E402
 from gan_jax.data import dataset_spec  # noqa: E402
 from gan_jax.families import build_family  # noqa: E402
 from gan_jax.provenance import environment  # noqa: E402
@@ -91,9 +92,10 @@ def run_case(name: str, steps: int | None, scratch: str) -> dict:
           "load_after": os.getloadavg()}
 
 
-def compiled_step(config_path: str, num_seeds: int):
-  """(step, state, batches) of the config's train step for `num_seeds`, with
-  one fixed batch of random data of the dataset's shape."""
+def compiled_step(config_path: str, num_seeds: int, seed_map: str | None = None):
+  """(step, state, batches) of the config's train step for `num_seeds`
+  mapped by `seed_map`, with one fixed batch of random data of the dataset's
+  shape."""
   module = os.path.splitext(config_path)[0].replace("/", ".")  # configs/ring8.py -> configs.ring8
   config = importlib.import_module(module).get_config()
   config.num_seeds = num_seeds
@@ -106,17 +108,20 @@ def compiled_step(config_path: str, num_seeds: int):
   if family.num_classes:
     batches["label"] = np.zeros(shape[:-len(spec.example_shape)], np.int32)
   batches = jax.device_put(batches)  # on the device once, as the pipeline leaves them
-  step = make_train_step(family, make_mesh(), num_seeds=num_seeds)
+  step = make_train_step(family, make_mesh(), num_seeds=num_seeds, seed_map=seed_map)
   state, _ = step(state, batches)  # compiles
   jax.block_until_ready(state)
   return step, state, batches
 
 
 def measure_step(name: str, steps_per_round: int = 200, rounds: int = 3) -> dict:
-  """Seconds per step for one seed and for the case's N, best of `rounds`
+  """Seconds per step for one seed and for the case's N under each seed map
+  (keys `seeds_1`, `seeds_N_vmap`, `seeds_N_unrolled`), best of `rounds`
   alternating rounds; FLOP/step from XLA; cores busy = CPU time / wall."""
   config, num_seeds = CASES[name]
-  runs = {n: list(compiled_step(config, n)) for n in (1, num_seeds)}
+  runs = {"seeds_1": list(compiled_step(config, 1))}
+  for seed_map in backend.SEED_MAPS:
+    runs[f"seeds_{num_seeds}_{seed_map}"] = list(compiled_step(config, num_seeds, seed_map))
   best = {n: float("inf") for n in runs}
   busy = {}
   for _ in range(rounds):
@@ -134,13 +139,14 @@ def measure_step(name: str, steps_per_round: int = 200, rounds: int = 3) -> dict
         best[n] = wall / steps_per_round
         busy[n] = (after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime) / wall
   peak = max(matmul_peak_flops() for _ in range(2))
-  record = {"matmul_peak_gflops": peak / 1e9}
+  record = {"matmul_peak_gflops": peak / 1e9,
+            "seed_map": backend.seed_map(jax.default_backend())}
   for n, (step, state, batches) in runs.items():
     analysis = step.lower(state, batches).compile().cost_analysis()
     flops = float((analysis[0] if isinstance(analysis, list) else analysis)["flops"])
-    record[f"seeds_{n}"] = {"seconds_per_step": best[n], "mflop_per_step": flops / 1e6,
-                            "share_of_peak": flops / best[n] / peak, "cores_busy": busy[n]}
-  record["step_time_ratio"] = best[num_seeds] / best[1]
+    record[n] = {"seconds_per_step": best[n], "mflop_per_step": flops / 1e6,
+                 "share_of_peak": flops / best[n] / peak, "cores_busy": busy[n]}
+  record["step_time_ratio"] = best[f"seeds_{num_seeds}_{record['seed_map']}"] / best["seeds_1"]
   return record
 
 

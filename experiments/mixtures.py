@@ -15,7 +15,9 @@ unbounded. A row's `seconds` is its job's wall-clock over its seeds.
 Seeds already in the results file are not run again, so an interrupted
 command continues where it stopped: a cell's job spans its missing seeds
 (from the lowest to the highest); `--rerun` trains the chosen seeds again
-from step 0 (their workdirs are cleared) and replaces their rows. A seed
+from step 0 (their workdirs are cleared) and replaces their rows. Each row
+records its job's seeds and wall-clock (`job_seconds`, start-up, compilation
+and evaluations included) and the file the machine of the last job. A seed
 that ends before its last step (the job stopped by SIGTERM, or the seed
 diverged and was frozen) is not recorded: the command exits with status 1
 naming it.
@@ -88,7 +90,7 @@ def train_and_record(runs: list[dict], config, workdir: str,
   Also returns whether the job reached its last step (not stopped by a signal)."""
   start = time.time()
   result = train(config, workdir)
-  seconds = (time.time() - start) / config.num_seeds
+  job_seconds = time.time() - start
   per_seed = result["seeds"] if config.num_seeds > 1 else [{"seed": config.seed, **result}]
   stopped = []
   for row in per_seed:
@@ -98,7 +100,9 @@ def train_and_record(runs: list[dict], config, workdir: str,
       stopped.append(f"seed {seed} (stopped at step {at} of {config.num_train_steps})")
       continue
     runs[:] = [r for r in runs if r["seed"] != seed]
-    runs.append({"seed": seed, "seconds": seconds, "num_train_steps": config.num_train_steps,
+    runs.append({"seed": seed, "seconds": job_seconds / config.num_seeds,
+                 "job_seconds": job_seconds, "job_seeds": config.num_seeds,
+                 "num_train_steps": config.num_train_steps,
                  "step": result["step"], **{k: v for k, v in row.items()
                                             if k not in ("seed", "seed_index", "step")}})
   runs.sort(key=lambda r: r["seed"])
@@ -132,7 +136,7 @@ def main(argv):
       shutil.rmtree(workdir, ignore_errors=True)
     stopped, job_finished = train_and_record(runs, config, workdir)
     unfinished.extend(f"{dataset} {loss} {reason}" for reason in stopped)
-    summary.write_json(FLAGS.output, {"results": results})
+    summary.write_json(FLAGS.output, {"results": results, "machine": summary.machine()})
     for row in runs:
       if first <= row["seed"] <= last:
         print(f"{dataset} {loss} seed {row['seed']}: {row}", flush=True)

@@ -16,8 +16,9 @@ real-vs-real floor.
 Each loss is one job of `--num_seeds` seeds (config num_seeds,
 `gan_jax.seeds`); jobs go `--parallel` at a time, each pinned to one CPU core
 when there are enough cores; finished jobs are not repeated. Each seed's
-evaluation is recorded under its own run name (`variant_name`), its
-`seconds` the job's over its seeds; a seed that diverged (frozen before the
+evaluation is recorded under its own run name (`variant_name`), with its
+job's wall-clock (`job_seconds`, start-up, compilation and evaluation
+included) and that over its seeds (`seconds`); a seed that diverged (frozen before the
 last step) has no evaluation there, so the command names it and records
 nothing.
 """
@@ -74,7 +75,8 @@ def per_seed_runs(jobs: dict[str, dict], num_seeds: int) -> dict[str, dict]:
     evaluations = seed_evaluations(job["eval"], num_seeds)
     for seed, evaluation in enumerate(evaluations):
       runs[variant_name(loss, seed)] = {**job, "eval": evaluation,
-                                        "seconds": job["seconds"] / num_seeds}
+                                        "seconds": job["seconds"] / num_seeds,
+                                        "job_seconds": job["seconds"]}
   return runs
 
 
@@ -95,7 +97,7 @@ def main(argv):
     sys.exit(f"not recorded: {', '.join(unfinished)} stopped before step {steps}; "
              "run the command again to finish them")
   record = {"config": CONFIG, "num_train_steps": steps, "jobs": jobs,
-            "runs": results}
+            "runs": results, "parallel": FLAGS.parallel, "machine": summary.machine()}
   summary.write_json(FLAGS.output, record)
   print(report.mnist_losses_table(record))
 

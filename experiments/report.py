@@ -74,7 +74,7 @@ def mixture_rows(results: dict) -> dict[tuple[str, str], dict]:
           "modes": mean_and_standard_error([r["modes"] for r in runs]),
           "hq": mean_and_standard_error([100 * r["high_quality_fraction"] for r in runs]),
           "kl": mean_and_standard_error([r["reverse_kl"] for r in runs]),
-          "seconds": sum(r["seconds"] for r in runs) / len(runs)}
+          "job_seconds": {r.get("job_seconds") for r in runs}}
   return rows
 
 
@@ -85,13 +85,17 @@ def seed_range(seeds: list[int]) -> str:
 
 
 def mixtures_table(results: Optional[dict] = None) -> str:
-  rows = mixture_rows(results or load(f"{EXPERIMENTS}/mixtures.json"))
-  return markdown(
-      ["dataset", "loss", "steps", "seeds", "modes", "high-quality %", "reverse KL", "s/run"],
+  results = results or load(f"{EXPERIMENTS}/mixtures.json")
+  rows = mixture_rows(results)
+  table = markdown(
+      ["dataset", "loss", "steps", "seeds", "modes", "high-quality %", "reverse KL", "job (min)"],
       [[dataset, LOSS_LABELS.get(loss, loss), thousands(r["steps"]), seed_range(r["seeds"]),
         format_mean_se(*r["modes"], ".1f"), format_mean_se(*r["hq"], ".1f"),
-        format_mean_se(*r["kl"], ".3f"), f"{r['seconds']:.0f}"]
+        format_mean_se(*r["kl"], ".3f"), job_minutes(r["job_seconds"])]
        for (dataset, loss), r in rows.items()], "llrllllr")
+  if "machine" in results:
+    table += f"\n\n{machine_label(results['machine'])}."
+  return table
 
 
 IMAGE_METRICS = (("fid", "FID", ".1f"), ("kid", "KID", ".2f"), ("precision", "precision", ".3f"),
@@ -164,22 +168,41 @@ MNIST_LOSS_LABELS = {"non-saturating": "non-saturating", "hinge": "hinge",
 def mnist_losses_table(results: Optional[dict] = None) -> str:
   results = results or load(f"{EXPERIMENTS}/mnist_losses.json")
   by_loss: dict[str, list[dict]] = {}
+  job_seconds: dict[str, set] = {}
   for name, run in results["runs"].items():
     evaluation = run["eval"] or {}
     if run["returncode"] != 0 or evaluation.get("step") != results["num_train_steps"]:
       raise ReportError(f"mnist_losses: {name} has no evaluation at its last step")
     by_loss.setdefault(name.rsplit("_s", 1)[0], []).append(evaluation)
+    job_seconds.setdefault(name.rsplit("_s", 1)[0], set()).add(run.get("job_seconds"))
   rows = []
   for prefix, label in MNIST_LOSS_LABELS.items():
     evaluations = by_loss[prefix]
     rows.append([label, str(len(evaluations)), *(
         format_mean_se(*mean_and_standard_error([e[f"eval/{key}"] for e in evaluations]), spec)
-        for key, _, spec in IMAGE_METRICS)])
+        for key, _, spec in IMAGE_METRICS), job_minutes(job_seconds[prefix])])
   floor = next(iter(by_loss.values()))[0]
   rows.append(["real train vs test (floor)", "–",
-               *(format(floor[f"eval/floor/{key}"], spec) for key, _, spec in IMAGE_METRICS)])
-  return markdown(["loss", "seeds", *(label for _, label, _ in IMAGE_METRICS)], rows,
-                  "lrllllll")
+               *(format(floor[f"eval/floor/{key}"], spec) for key, _, spec in IMAGE_METRICS), "–"])
+  table = markdown(["loss", "seeds", *(label for _, label, _ in IMAGE_METRICS), "job (min)"],
+                   rows, "lrlllllll")
+  if "machine" in results:
+    table += (f"\n\n{machine_label(results['machine'])}; {results['parallel']} jobs at once, "
+              "each on its own core.")
+  return table
+
+
+def job_minutes(seconds: set) -> str:
+  """The wall-clock in minutes of the job(s) that made a row's seeds, "+"
+  between jobs; "–" for rows from one process per seed."""
+  if None in seconds:
+    return "–"
+  return " + ".join(f"{s / 60:.1f}" for s in sorted(seconds))
+
+
+def machine_label(machine: dict) -> str:
+  return (f"{cpu_label(machine['cpu'])}, {machine['cpus']} cores, load average "
+          f"{machine['load_average']:.1f} when the file was written")
 
 
 # Published figures the Stacked MNIST table is set beside (other networks and budgets).
@@ -506,18 +529,22 @@ def seeds_table() -> str:
   results = load(f"{BENCHMARKS}/seeds.json")
   rows = []
   for name, c in results["cases"].items():
-    one, many = c["step"]["seeds_1"], c["step"][f"seeds_{c['num_seeds']}"]
-    rows.append([name, str(c["num_seeds"]), thousands(c["num_train_steps"]),
+    step, n = c["step"], c["num_seeds"]
+    one, many = step["seeds_1"], step[f"seeds_{n}_{step['seed_map']}"]
+    rows.append([name, str(n), thousands(c["num_train_steps"]),
                  f"{c['job_seconds']:.0f}", f"{sum(c['single_seconds']):.0f}",
                  f"{c['speedup']:.1f}×",
-                 f"{one['seconds_per_step'] * 1e3:.2f} / {many['seconds_per_step'] * 1e3:.2f}",
+                 " / ".join(f"{step[key]['seconds_per_step'] * 1e3:.1f}" for key in
+                            ("seeds_1", f"seeds_{n}_vmap", f"seeds_{n}_unrolled")),
                  f"{one['share_of_peak']:.0%} / {many['share_of_peak']:.0%}",
                  f"{one['cores_busy']:.1f} / {many['cores_busy']:.1f}",
                  f"{c['load_before'][0]:.1f} / {c['load_after'][0]:.1f}"])
   return markdown(["case", "seeds N", "steps", "one job (s)", "one run per seed (s)",
-                   "speed-up", "step ms, 1 / N seeds", "matmul peak, 1 / N",
-                   "cores busy, 1 / N", "load average before / after"],
-                  rows, "lrrrrrrrrr") + f"\n\n{results['machine']['cpu']}, {results['machine']['cpus']} cores."
+                   "speed-up", "step ms: 1 seed / N vmapped / N unrolled",
+                   "matmul peak, 1 / N", "cores busy, 1 / N", "load average before / after"],
+                  rows, "lrrrrrrrrr") + (f"\n\n{results['machine']['cpu']}, "
+                                        f"{results['machine']['cpus']} cores; the job's seed map: "
+                                        f"{results['cases'][name]['step']['seed_map']}.")
 
 
 # gan_jax.backend's CPU library fusion choices, as the precision table names them.

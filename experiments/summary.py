@@ -1,5 +1,5 @@
 """What every experiment script does with its numbers: summarise them over
-seeds and write them to its results file.
+seeds, say which machine made them, and write them to its results file.
 
 One seed has no standard error: `mean_and_standard_error` returns NaN for it
 (never 0, which would read as a measured zero spread), and `format_mean_se`
@@ -13,7 +13,7 @@ import math
 import os
 from typing import Sequence
 
-from gan_jax import seeds
+from gan_jax import provenance, seeds
 
 
 def mean_and_standard_error(values: Sequence[float]) -> tuple[float, float]:
@@ -31,6 +31,13 @@ def format_mean_se(mean: float, se: float, spec: str) -> str:
   if math.isnan(se):
     return format(mean, spec)
   return f"{mean:{spec}} ± {se:{spec}}"
+
+
+def machine() -> dict:
+  """The CPU, its core count and the 1-minute load average, for a results
+  file's wall-clock figures."""
+  return {"cpu": provenance.cpu_features(), "cpus": os.cpu_count(),
+          "load_average": os.getloadavg()[0]}
 
 
 def write_json(path: str, record) -> None:

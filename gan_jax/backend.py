@@ -18,6 +18,15 @@ see `gan_jax.provenance`) beside the XLA flags, and never in `config.json`.
   the choice for every kind, to time both forms or to trade the phase forms'
   speed for XLA's shorter traces and compiles (the test suite's short runs:
   a third of the image tests' CPU time).
+* How the step maps a family's update over the seed axis (`num_seeds` > 1,
+  `gan_jax.step`): "vmap" (one batched program) or "unrolled" (the update
+  traced once per seed, in the same program). XLA:CPU ran vmap's batched
+  convolutions at under half the unbatched rate: the classic DCGAN step with
+  3 seeds took 2.5x as long vmapped as unrolled (benchmarks/seeds.py), and
+  the 2-D MLP GAN the same either way. So CPU unrolls; other platforms, where
+  one batched kernel keeps a device busier than several small ones, vmap.
+  Unrolling makes the program, and its compile time, grow with the seed
+  count. $GAN_JAX_SEED_MAP ("vmap" or "unrolled") overrides the choice.
 
 Every choice here changes float round-off only: the same code, config, seed,
 device count and kind, and XLA flags give bitwise the same run, and a run
@@ -51,6 +60,11 @@ KERNEL_FORMS = ("xla", "phase")
 # Platform -> the form of each kernel kind; platforms not listed use "xla".
 CHOSEN_FORMS = {"cpu": {CONV: "phase", CONV_TRANSPOSE: "phase"}}
 KERNEL_FORMS_ENV = "GAN_JAX_KERNEL_FORMS"
+
+# How the step maps the update over seeds; platforms not listed use "vmap".
+SEED_MAPS = ("vmap", "unrolled")
+CHOSEN_SEED_MAPS = {"cpu": "unrolled"}
+SEED_MAP_ENV = "GAN_JAX_SEED_MAP"
 
 
 def cpu_compiler_options(library_fusions: str) -> dict:
@@ -92,6 +106,17 @@ def kernel_form(kind: str, platform: Optional[str] = None) -> str:
   return CHOSEN_FORMS.get(platform, {}).get(kind, "xla")
 
 
+def seed_map(platform: str) -> str:
+  """How the step on `platform` maps the update over the seed axis."""
+  forced = os.environ.get(SEED_MAP_ENV)
+  if forced:
+    if forced not in SEED_MAPS:
+      raise ConfigError(f"${SEED_MAP_ENV}={forced!r} is no seed map; valid: "
+                        f"{', '.join(SEED_MAPS)}.")
+    return forced
+  return CHOSEN_SEED_MAPS.get(platform, "vmap")
+
+
 def record(platform: Optional[str] = None) -> dict:
   """The choices for `platform` (default: JAX's default backend), for the
   environment record."""
@@ -100,4 +125,5 @@ def record(platform: Optional[str] = None) -> dict:
       "platform": platform,
       "compiler_options": compiler_options(platform),
       "kernel_forms": {kind: kernel_form(kind, platform) for kind in (CONV, CONV_TRANSPOSE)},
+      "seed_map": seed_map(platform),
   }

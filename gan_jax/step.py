@@ -35,18 +35,20 @@ the input pipeline (see `gan_jax.data.pipeline`).
 
 Seed axis (`num_seeds` > 1, see `gan_jax.seeds`). Every state leaf, batch
 and noise array carries a leading seed axis; the step draws each seed's noise
-from its own key as above and runs `jax.vmap(family.replica_update)` inside
-the `shard_map`. Inside is where the family's code already lives: the vmap
-only adds a batch dimension to each op, and the named-axis collectives
-(`batch_mean`, batch norm) batch over it unchanged, so the gradient
-all-reduce and the 1-vs-N-device equality above hold per seed, and the
-donated state stays one replicated pytree. Splitting seeds over devices (a
-second mesh axis) would suit many devices; on a few it leaves the batch
-axis unsplit, and the small models that gain most from a seed axis are
+from its own key as above and maps `family.replica_update` over the seeds
+inside the `shard_map`, either with `jax.vmap` or by tracing it once per seed
+(`gan_jax.backend.seed_map` picks per platform). Inside is where the family's
+code already lives: the map only repeats or batches each op, and the
+named-axis collectives (`batch_mean`, batch norm) apply per seed unchanged,
+so the gradient all-reduce and the 1-vs-N-device equality above hold per
+seed, and the donated state stays one replicated pytree. Splitting seeds over
+devices (a second mesh axis) would suit many devices; on a few it leaves the
+batch axis unsplit, and the small models that gain most from a seed axis are
 dispatch-bound, not memory-bound. A batched op may pick other kernels than
-its unbatched form, so seed `i` matches a single-seed run within float
-round-off, not bitwise. A seed whose update gives a non-finite metric or
-state keeps its previous state (frozen; `gan_jax.seeds` says why).
+its unbatched form, and XLA may fuse an unrolled program differently, so seed
+`i` matches a single-seed run within float round-off, not bitwise. A seed
+whose update gives a non-finite metric or state keeps its previous state
+(frozen; `gan_jax.seeds` says why).
 """
 
 from __future__ import annotations
@@ -90,15 +92,19 @@ def check_global_batch(global_batch_size: int, mesh: Mesh, *,
 
 
 def make_train_step(family: ModelFamily, mesh: Mesh, *, donate: bool = True,
-                    compiler_options: Optional[dict] = None, num_seeds: int = 1
+                    compiler_options: Optional[dict] = None, num_seeds: int = 1,
+                    seed_map: Optional[str] = None
                     ) -> Callable[[TrainState, PyTree], tuple[TrainState, dict]]:
   """Returns `train_step(state, batches) -> (state, metrics)`, jitted with
-  `compiler_options` (default: `gan_jax.backend`'s for the mesh's platform);
-  with `num_seeds` > 1 over a leading seed axis, metrics one value per seed."""
+  `compiler_options`; with `num_seeds` > 1 over a leading seed axis, mapped
+  by `seed_map`, metrics one value per seed. Both default to
+  `gan_jax.backend`'s choice for the mesh's platform."""
+  platform = backend.mesh_platform(mesh)
   if compiler_options is None:
-    compiler_options = backend.compiler_options(backend.mesh_platform(mesh))
+    compiler_options = backend.compiler_options(platform)
   seeded = num_seeds > 1
-  update = _seeded_update(family) if seeded else family.replica_update
+  update = (_seeded_update(family, seed_map or backend.seed_map(platform)) if seeded
+            else family.replica_update)
   batch_spec, noise_spec = ((SEEDED_BATCH_SPEC, SEEDED_NOISE_SPEC) if seeded
                             else (BATCH_SPEC, NOISE_SPEC))
   sharded_update = jax.shard_map(
@@ -118,12 +124,26 @@ def make_train_step(family: ModelFamily, mesh: Mesh, *, donate: bool = True,
                  compiler_options=compiler_options or None)
 
 
-def _seeded_update(family: ModelFamily):
+def _over_seeds(update: Callable, seed_map: str) -> Callable:
+  """`update` mapped over the leading seed axis of its arguments and results:
+  batched by `jax.vmap`, or traced once per seed and stacked."""
+  if seed_map == "vmap":
+    return jax.vmap(update)
+
+  def unrolled(*args):
+    num_seeds = jax.tree.leaves(args)[0].shape[0]
+    results = [update(*jax.tree.map(lambda x, i=i: x[i], args)) for i in range(num_seeds)]
+    return jax.tree.map(lambda *per_seed: jnp.stack(per_seed), *results)
+
+  return unrolled
+
+
+def _seeded_update(family: ModelFamily, seed_map: str):
   """The per-replica update over the seed axis. A live seed (step = the
   job's) whose update is finite moves on; any other keeps its state."""
 
   def update(state: TrainState, batches: PyTree, noise: PyTree):
-    new_state, metrics = jax.vmap(family.replica_update)(state, batches, noise)
+    new_state, metrics = _over_seeds(family.replica_update, seed_map)(state, batches, noise)
     live = state.step == jnp.max(state.step)
     moves = live & finite_by_seed(metrics) & finite_by_seed(new_state)
 

@@ -89,6 +89,9 @@ def test_a_stopped_mixture_run_is_not_recorded():
                                        ["seed 5 (stopped at step 57 of 100)"], True)
   assert [(r["seed"], r.get("modes")) for r in runs] == [(3, None), (4, 24), (6, 23)]
   assert runs[1]["step"] == 100 and "seed_index" not in runs[1]
+  # Each row carries its job's wall-clock; `seconds` is that over the job's seeds.
+  assert runs[1]["job_seeds"] == 3 and runs[1]["job_seconds"] == runs[2]["job_seconds"]
+  assert runs[1]["seconds"] == pytest.approx(runs[1]["job_seconds"] / 3)
 
 
 def mixtures_config(config, seed, num_seeds):

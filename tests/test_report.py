@@ -38,13 +38,14 @@ def test_an_unknown_table_name_is_refused():
 
 def mixture_results(step):
   run = {"seed": 0, "num_train_steps": 10, "step": step, "modes": 8,
-         "high_quality_fraction": 0.9, "reverse_kl": 0.01, "seconds": 1.0}
+         "high_quality_fraction": 0.9, "reverse_kl": 0.01, "seconds": 60.0,
+         "job_seconds": 120.0}
   return {"results": {"ring8": {"hinge": [run, {**run, "seed": 1, "step": 10}]}}}
 
 
 def test_a_run_stopped_before_its_last_step_cannot_back_a_table():
-  assert "| ring8 | hinge | 10 | 0–1 | 8.0 ± 0.0 | 90.0 ± 0.0 |" in report.mixtures_table(
-      mixture_results(10))
+  assert "| ring8 | hinge | 10 | 0–1 | 8.0 ± 0.0 | 90.0 ± 0.0 | 0.010 ± 0.000 | 2.0 |" in (
+      report.mixtures_table(mixture_results(10)))
   with pytest.raises(report.ReportError, match="seed 0 stopped at step 7 of 10"):
     report.mixtures_table(mixture_results(7))
 

@@ -11,18 +11,19 @@ import numpy as np
 import pytest
 
 from configs import ring8
-from gan_jax import seeds
+from gan_jax import backend, seeds
 from gan_jax.errors import UserError
 from gan_jax.families import build_family
 from gan_jax.metric_writer import read_metrics
+from gan_jax.registry import ConfigError
 from gan_jax.run import restore_training_state
 from gan_jax.train import train_and_evaluate
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRST_SEED, NUM_SEEDS, NUM_STEPS = 4, 3, 12
-# A batched (vmapped) matmul may use other kernels than the unbatched one, so
-# a job's seed matches its single run within round-off: about 3e-7 after 20
-# steps here. Seeds differ from each other by more than 1e-2 (checked below).
+# A batched (vmapped) matmul may use other kernels than the unbatched one, and
+# XLA may fuse an unrolled program differently, so a job's seed matches its
+# single run within round-off: about 3e-7 after 20 steps here. Seeds differ from each other by more than 1e-2 (checked below).
 TOLERANCE = dict(rtol=1e-5, atol=2e-5)
 
 
@@ -133,7 +134,10 @@ def test_a_job_resumed_in_a_new_process_is_bitwise_identical(job, tmp_path):
   assert without_speed(workdir) == without_speed(job[0])
 
 
-def test_one_device_and_four_give_the_same_job(job, data_dir):
+@pytest.mark.parametrize("seed_map", backend.SEED_MAPS)
+def test_one_device_and_four_give_the_same_job(job, data_dir, seed_map, monkeypatch):
+  """The job ran on four devices with CPU's seed map; one device with either
+  map (vmap: other platforms' choice) follows it."""
   from gan_jax.data import DATASETS, pipeline
   from gan_jax.run import load_training_data
   from gan_jax.sharding import make_mesh, replicated
@@ -148,6 +152,7 @@ def test_one_device_and_four_give_the_same_job(job, data_dir):
       batches_per_step=2, seed=config.seed, mesh=mesh, seed_axis=seeds.data_seeds(config))
   state = jax.jit(lambda: seeds.create_state(family, config),
                   out_shardings=replicated(mesh))()
+  monkeypatch.setenv(backend.SEED_MAP_ENV, seed_map)
   step = make_train_step(family, mesh, num_seeds=NUM_SEEDS)
   for k in range(NUM_STEPS):
     state, _ = step(state, data.global_batches(2 * k))
@@ -155,6 +160,15 @@ def test_one_device_and_four_give_the_same_job(job, data_dir):
   assert len(four.rng.sharding.device_set) == 4
   for a, b in zip(_leaves(state), _leaves(four)):
     np.testing.assert_allclose(a, b, **TOLERANCE)
+
+
+def test_an_unknown_seed_map_is_refused(monkeypatch):
+  monkeypatch.setenv(backend.SEED_MAP_ENV, "pmap")
+  with pytest.raises(ConfigError, match="valid: vmap, unrolled"):
+    backend.seed_map("cpu")
+  monkeypatch.delenv(backend.SEED_MAP_ENV)
+  assert backend.seed_map("cpu") == "unrolled" and backend.seed_map("gpu") == "vmap"
+  assert backend.record("cpu")["seed_map"] == "unrolled"
 
 
 def test_a_diverging_seed_is_reported_and_frozen(job, tmp_path, monkeypatch, caplog):
