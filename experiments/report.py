@@ -180,12 +180,15 @@ def mnist_losses_table(results: Optional[dict] = None) -> str:
     evaluations = by_loss[prefix]
     rows.append([label, str(len(evaluations)), *(
         format_mean_se(*mean_and_standard_error([e[f"eval/{key}"] for e in evaluations]), spec)
-        for key, _, spec in IMAGE_METRICS), job_minutes(job_seconds[prefix])])
+        for key, _, spec in IMAGE_METRICS),
+        format_mean_se(*mean_and_standard_error([e["eval/class_kl"] for e in evaluations]), ".3f"),
+        job_minutes(job_seconds[prefix])])
   floor = next(iter(by_loss.values()))[0]
   rows.append(["real train vs test (floor)", "–",
-               *(format(floor[f"eval/floor/{key}"], spec) for key, _, spec in IMAGE_METRICS), "–"])
-  table = markdown(["loss", "seeds", *(label for _, label, _ in IMAGE_METRICS), "job (min)"],
-                   rows, "lrlllllll")
+               *(format(floor[f"eval/floor/{key}"], spec) for key, _, spec in IMAGE_METRICS),
+               "–", "–"])
+  table = markdown(["loss", "seeds", *(label for _, label, _ in IMAGE_METRICS), "class KL",
+                    "job (min)"], rows, "lrllllllll")
   if "machine" in results:
     table += (f"\n\n{machine_label(results['machine'])}; {results['parallel']} jobs at once, "
               "each on its own core.")
