@@ -204,8 +204,9 @@ def job_minutes(seconds: set) -> str:
 
 
 def machine_label(machine: dict) -> str:
-  return (f"{cpu_label(machine['cpu'])}, {machine['cpus']} cores, load average "
-          f"{machine['load_average']:.1f} when the file was written")
+  return (f"{cpu_label(machine['cpu'])}, {machine['cpus']} cores, 1-minute load average "
+          f"{machine['load_average']:.1f} as the file was written (the command's own work "
+          "included)")
 
 
 # Published figures the Stacked MNIST table is set beside (other networks and budgets).
