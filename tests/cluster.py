@@ -22,7 +22,7 @@ NEVER = 10**6
 RING8_FLAGS = ("--config=configs/ring8.py:tiny", f"--config.eval_every_steps={NEVER}",
                f"--config.checkpoint_every_steps={NEVER}")
 # The image family's hardest case: batch norm in D, generator EMA, DiffAugment.
-IMAGE_FLAGS = ("--config=configs/dcgan_mnist.py:tiny", "--config.dataset.name=blobs",
+IMAGE_FLAGS = ("--config=configs/dcgan_mnist_classic.py:tiny", "--config.dataset.name=blobs",
                "--config.augment.policy=color,translation,cutout",
                "--config.num_train_steps=10", "--config.eval_every_steps=10",
                "--config.checkpoint_every_steps=10")

@@ -1,4 +1,4 @@
-"""The image family on 2 processes of 2 CPU devices (batch norm in D,
+"""The image family (classic DCGAN) on 2 processes of 2 CPU devices (batch norm in D,
 generator EMA, DiffAugment), launched as a user would through
 `gan_jax.launch`: it trains like 1 process with 4 devices, and its fresh
 start is a barrier, not a race (process 0 writes, the other waits)."""
