@@ -1,5 +1,5 @@
-"""The image family (classic DCGAN) on 2 processes of 2 CPU devices (batch norm in D,
-generator EMA, DiffAugment), launched as a user would through
+"""The image family (classic DCGAN: batch norm in D, generator EMA,
+DiffAugment) on 2 processes of 2 CPU devices, launched as a user would through
 `gan_jax.launch`: it trains like 1 process with 4 devices, and its fresh
 start is a barrier, not a race (process 0 writes, the other waits)."""
 
