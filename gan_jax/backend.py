@@ -67,6 +67,14 @@ CHOSEN_SEED_MAPS = {"cpu": "unrolled"}
 SEED_MAP_ENV = "GAN_JAX_SEED_MAP"
 
 
+def _forced_choice(variable: str, valid, what: str) -> Optional[str]:
+  """The choice the environment `variable` forces, if any; one of `valid`."""
+  forced = os.environ.get(variable)
+  if forced and forced not in valid:
+    raise ConfigError(f"${variable}={forced!r} is no {what}; valid: {', '.join(valid)}.")
+  return forced or None
+
+
 def cpu_compiler_options(library_fusions: str) -> dict:
   """XLA:CPU compiler options handing YNNPACK `library_fusions`."""
   fusion_types = CPU_LIBRARY_FUSIONS[library_fusions]
@@ -76,10 +84,7 @@ def cpu_compiler_options(library_fusions: str) -> dict:
 def cpu_library_fusions() -> str:
   """What XLA:CPU hands YNNPACK: the backend's choice unless the environment
   names another."""
-  forced = os.environ.get(CPU_LIBRARY_FUSIONS_ENV)
-  if forced and forced not in CPU_LIBRARY_FUSIONS:
-    raise ConfigError(f"${CPU_LIBRARY_FUSIONS_ENV}={forced!r} is no library fusion "
-                      f"choice; valid: {', '.join(CPU_LIBRARY_FUSIONS)}.")
+  forced = _forced_choice(CPU_LIBRARY_FUSIONS_ENV, CPU_LIBRARY_FUSIONS, "library fusion choice")
   return forced or CPU_LIBRARY_FUSIONS_CHOSEN
 
 
@@ -96,11 +101,8 @@ def kernel_form(kind: str, platform: Optional[str] = None) -> str:
   """The form of `kind` ("conv" or "conv_transpose") models compute with on
   `platform` (default: JAX's default backend, whose devices the step's mesh
   holds; a model traced for other devices only runs at another speed)."""
-  forced = os.environ.get(KERNEL_FORMS_ENV)
+  forced = _forced_choice(KERNEL_FORMS_ENV, KERNEL_FORMS, "kernel form")
   if forced:
-    if forced not in KERNEL_FORMS:
-      raise ConfigError(f"${KERNEL_FORMS_ENV}={forced!r} is no kernel form; valid: "
-                        f"{', '.join(KERNEL_FORMS)}.")
     return forced
   platform = platform or jax.default_backend()
   return CHOSEN_FORMS.get(platform, {}).get(kind, "xla")
@@ -108,13 +110,8 @@ def kernel_form(kind: str, platform: Optional[str] = None) -> str:
 
 def seed_map(platform: str) -> str:
   """How the step on `platform` maps the update over the seed axis."""
-  forced = os.environ.get(SEED_MAP_ENV)
-  if forced:
-    if forced not in SEED_MAPS:
-      raise ConfigError(f"${SEED_MAP_ENV}={forced!r} is no seed map; valid: "
-                        f"{', '.join(SEED_MAPS)}.")
-    return forced
-  return CHOSEN_SEED_MAPS.get(platform, "vmap")
+  forced = _forced_choice(SEED_MAP_ENV, SEED_MAPS, "seed map")
+  return forced or CHOSEN_SEED_MAPS.get(platform, "vmap")
 
 
 def record(platform: Optional[str] = None) -> dict:
