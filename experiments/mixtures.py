@@ -17,7 +17,8 @@ command continues where it stopped: a cell's job spans its missing seeds
 (from the lowest to the highest); `--rerun` trains the chosen seeds again
 from step 0 (their workdirs are cleared) and replaces their rows. Each row
 records its job's seeds and wall-clock (`job_seconds`, start-up, compilation
-and evaluations included) and the file the machine of the last job. A seed
+and evaluations included); the file records the machine that ran the last
+job. A seed
 that ends before its last step (the job stopped by SIGTERM, or the seed
 diverged and was frozen) is not recorded: the command exits with status 1
 naming it.

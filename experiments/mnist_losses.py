@@ -18,9 +18,9 @@ Each loss is one job of `--num_seeds` seeds (config num_seeds,
 when there are enough cores; finished jobs are not repeated. Each seed's
 evaluation is recorded under its own run name (`variant_name`), with its
 job's wall-clock (`job_seconds`, start-up, compilation and evaluation
-included) and that over its seeds (`seconds`); a seed that diverged (frozen before the
-last step) has no evaluation there, so the command names it and records
-nothing.
+included) and that over its seeds (`seconds`); a seed that diverged (frozen
+before the last step) has no evaluation there, so the command names it and
+records nothing.
 """
 
 from __future__ import annotations

@@ -173,8 +173,9 @@ def mnist_losses_table(results: Optional[dict] = None) -> str:
     evaluation = run["eval"] or {}
     if run["returncode"] != 0 or evaluation.get("step") != results["num_train_steps"]:
       raise ReportError(f"mnist_losses: {name} has no evaluation at its last step")
-    by_loss.setdefault(name.rsplit("_s", 1)[0], []).append(evaluation)
-    job_seconds.setdefault(name.rsplit("_s", 1)[0], set()).add(run.get("job_seconds"))
+    loss = name.rsplit("_s", 1)[0]
+    by_loss.setdefault(loss, []).append(evaluation)
+    job_seconds.setdefault(loss, set()).add(run.get("job_seconds"))
   rows = []
   for prefix, label in MNIST_LOSS_LABELS.items():
     evaluations = by_loss[prefix]
@@ -531,6 +532,7 @@ def pod_rehearsal_table() -> str:
 
 def seeds_table() -> str:
   results = load(f"{BENCHMARKS}/seeds.json")
+  seed_maps = {c["step"]["seed_map"] for c in results["cases"].values()}
   rows = []
   for name, c in results["cases"].items():
     step, n = c["step"], c["num_seeds"]
@@ -548,7 +550,7 @@ def seeds_table() -> str:
                    "matmul peak, 1 / N", "cores busy, 1 / N", "load average before / after"],
                   rows, "lrrrrrrrrr") + (f"\n\n{results['machine']['cpu']}, "
                                         f"{results['machine']['cpus']} cores; the job's seed map: "
-                                        f"{results['cases'][name]['step']['seed_map']}.")
+                                        f"{', '.join(sorted(seed_maps))}.")
 
 
 # gan_jax.backend's CPU library fusion choices, as the precision table names them.

@@ -21,12 +21,12 @@ see `gan_jax.provenance`) beside the XLA flags, and never in `config.json`.
 * How the step maps a family's update over the seed axis (`num_seeds` > 1,
   `gan_jax.step`): "vmap" (one batched program) or "unrolled" (the update
   traced once per seed, in the same program). XLA:CPU ran vmap's batched
-  convolutions at under half the unbatched rate: the classic DCGAN step with
-  3 seeds took 2.5x as long vmapped as unrolled (benchmarks/seeds.py), and
-  the 2-D MLP GAN the same either way. So CPU unrolls; other platforms, where
-  one batched kernel keeps a device busier than several small ones, vmap.
-  Unrolling makes the program, and its compile time, grow with the seed
-  count. $GAN_JAX_SEED_MAP ("vmap" or "unrolled") overrides the choice.
+  convolutions at under a third of the unbatched rate: the classic DCGAN step
+  with 3 seeds took 2.5x as long vmapped as unrolled (benchmarks/seeds.py),
+  while the 2-D MLP GAN's took about 15 % less. So CPU unrolls, for the image
+  models whose runs are long; other platforms, where one batched kernel keeps
+  a device busier than several small ones, vmap. Unrolling makes the program,
+  and its compile time, grow with the seed count. $GAN_JAX_SEED_MAP ("vmap" or "unrolled") overrides the choice.
 
 Every choice here changes float round-off only: the same code, config, seed,
 device count and kind, and XLA flags give bitwise the same run, and a run

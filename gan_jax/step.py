@@ -142,8 +142,10 @@ def _seeded_update(family: ModelFamily, seed_map: str):
   """The per-replica update over the seed axis. A live seed (step = the
   job's) whose update is finite moves on; any other keeps its state."""
 
+  mapped_update = _over_seeds(family.replica_update, seed_map)
+
   def update(state: TrainState, batches: PyTree, noise: PyTree):
-    new_state, metrics = _over_seeds(family.replica_update, seed_map)(state, batches, noise)
+    new_state, metrics = mapped_update(state, batches, noise)
     live = state.step == jnp.max(state.step)
     moves = live & finite_by_seed(metrics) & finite_by_seed(new_state)
 

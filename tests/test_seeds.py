@@ -23,7 +23,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRST_SEED, NUM_SEEDS, NUM_STEPS = 4, 3, 12
 # A batched (vmapped) matmul may use other kernels than the unbatched one, and
 # XLA may fuse an unrolled program differently, so a job's seed matches its
-# single run within round-off: about 3e-7 after 20 steps here. Seeds differ from each other by more than 1e-2 (checked below).
+# single run within round-off: about 3e-7 after 20 steps here. Seeds differ
+# from each other by more than 1e-2 (checked below).
 TOLERANCE = dict(rtol=1e-5, atol=2e-5)
 
 
@@ -134,7 +135,7 @@ def test_a_job_resumed_in_a_new_process_is_bitwise_identical(job, tmp_path):
   assert without_speed(workdir) == without_speed(job[0])
 
 
-def test_one_device_and_four_give_the_same_job(job, data_dir, monkeypatch):
+def test_one_device_and_four_give_the_same_job(job, data_dir):
   """The job ran on four devices with CPU's seed map (unrolled); one device
   with vmap, other platforms' map, follows it."""
   from gan_jax.data import DATASETS, pipeline
@@ -151,8 +152,7 @@ def test_one_device_and_four_give_the_same_job(job, data_dir, monkeypatch):
       batches_per_step=2, seed=config.seed, mesh=mesh, seed_axis=seeds.data_seeds(config))
   state = jax.jit(lambda: seeds.create_state(family, config),
                   out_shardings=replicated(mesh))()
-  monkeypatch.setenv(backend.SEED_MAP_ENV, "vmap")
-  step = make_train_step(family, mesh, num_seeds=NUM_SEEDS)
+  step = make_train_step(family, mesh, num_seeds=NUM_SEEDS, seed_map="vmap")
   for k in range(NUM_STEPS):
     state, _ = step(state, data.global_batches(2 * k))
   four = _whole_state(job[0])
